@@ -4,9 +4,8 @@
 # against the Loom SDK, with hidden visibility and a linker version script so that
 # only `loom_plugin_entry` is exported. Load it by putting it on the plugin path
 # (LOOM_PLUGIN_PATH, --plugin-path) or by naming it under `plugins:` in a graph.
-set(_LOOM_PLUGIN_MAP "${CMAKE_CURRENT_LIST_DIR}/loom_plugin.map")
-
 function(loom_add_plugin name)
+  set(_LOOM_PLUGIN_MAP "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/loom_plugin.map")
   cmake_parse_arguments(ARG "" "OUTPUT_DIRECTORY" "LINK_LIBRARIES" ${ARGN})
   if(NOT ARG_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "loom_add_plugin(${name}): no source files given")

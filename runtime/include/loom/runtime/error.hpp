@@ -6,6 +6,7 @@
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
+#include <caf/make_message.hpp>
 #include <caf/message.hpp>
 
 #include <string>

@@ -78,7 +78,7 @@ struct artifact_record {
 };
 
 nlohmann::json to_json(const node_record& n);
-nlohmann::json to_json(const run_record& r); ///< everything except graph_text when !with_text
+nlohmann::json to_json(const run_record& r); ///< everything, graph_text included
 nlohmann::json to_json(const log_record& l);
 node_record node_from_json(const nlohmann::json& j);
 run_record run_from_json(const nlohmann::json& j);

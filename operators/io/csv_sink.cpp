@@ -1,0 +1,125 @@
+// sink.csv — writes the frames it receives to a CSV file.
+#include "csv.hpp"
+#include "io_ops.hpp"
+
+#include <loom/frame.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+namespace loom::ops {
+
+class csv_sink final : public sdk::op {
+public:
+  static sdk::op_spec spec() {
+    sdk::op_spec s{
+      "sink.csv", "0.1.0",
+      "Writes a table to a CSV file (RFC 4180: fields holding the delimiter, a quote or a line "
+      "break are quoted, quotes doubled; nulls are empty fields). The file is written under a "
+      "temporary name and renamed when the input ends, so a failed or cancelled run never leaves "
+      "a half-written file under the final name. Parent directories are created.",
+      "- id: keep\n  op: sink.csv\n  inputs: load\n  with: {path: out/copy.csv}\n"};
+    s.inputs = {{"data", LOOM_MSG_FRAME, "the table to write"}};
+    s.params = {
+      {"path", LOOM_PARAM_STRING, true, nullptr, "output file, relative to the graph file"},
+      {"delimiter", LOOM_PARAM_STRING, false, "\",\"", "field delimiter: one character, or \"tab\""},
+      {"header", LOOM_PARAM_BOOL, false, "true", "write the column names first"},
+    };
+    return s;
+  }
+
+  explicit csv_sink(sdk::context& ctx) {
+    path_ = ctx.resolve_path(ctx.param_string("path"));
+    delim_ = csv_delimiter(ctx.param_string("delimiter"));
+    header_ = ctx.param_bool("header");
+    auto parent = std::filesystem::path(path_).parent_path();
+    std::error_code ec;
+    if (!parent.empty())
+      std::filesystem::create_directories(parent, ec);
+    tmp_ = path_ + ".tmp-" + ctx.run_id() + "-" + std::to_string(ctx.attempt());
+    file_ = std::fopen(tmp_.c_str(), "wb");
+    if (file_ == nullptr)
+      throw sdk::error("cannot write " + tmp_ + ": " + std::strerror(errno), LOOM_ERR_IO);
+  }
+
+  ~csv_sink() override {
+    if (file_ != nullptr) { // not finished: leave nothing behind
+      std::fclose(file_);
+      std::remove(tmp_.c_str());
+    }
+  }
+
+  void on_input(sdk::context&, uint32_t, const sdk::message& msg) override {
+    auto f = sdk::frame_view::of(msg);
+    auto schema = f.schema();
+    if (!have_schema_) {
+      schema_ = schema;
+      have_schema_ = true;
+      if (header_) {
+        line_.clear();
+        for (size_t c = 0; c < schema.size(); ++c) {
+          if (c)
+            line_.push_back(delim_);
+          csv_append_field(line_, schema[c].name, delim_);
+        }
+        line_.push_back('\n');
+        write(line_);
+      }
+    } else if (!same_schema(schema)) {
+      throw sdk::error("frame " + std::to_string(f.sequence()) + " has other columns than the first frame",
+                       LOOM_ERR_BAD_DATA);
+    }
+    for (size_t r = 0; r < f.num_rows(); ++r) {
+      line_.clear();
+      for (size_t c = 0; c < f.num_columns(); ++c) {
+        if (c)
+          line_.push_back(delim_);
+        csv_append_field(line_, f.text(c, r), delim_);
+      }
+      line_.push_back('\n');
+      write(line_);
+    }
+  }
+
+  bool produce(sdk::context&) override {
+    if (std::fflush(file_) != 0 || std::fclose(file_) != 0) {
+      file_ = nullptr;
+      std::remove(tmp_.c_str());
+      throw sdk::error("cannot write " + path_ + ": " + std::strerror(errno), LOOM_ERR_IO);
+    }
+    file_ = nullptr;
+    if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      std::remove(tmp_.c_str());
+      throw sdk::error("cannot rename " + tmp_ + " to " + path_ + ": " + std::strerror(errno), LOOM_ERR_IO);
+    }
+    return true;
+  }
+
+private:
+  bool same_schema(const std::vector<sdk::field>& s) const {
+    if (s.size() != schema_.size())
+      return false;
+    for (size_t i = 0; i < s.size(); ++i)
+      if (s[i].name != schema_[i].name || s[i].type != schema_[i].type)
+        return false;
+    return true;
+  }
+
+  void write(const std::string& text) {
+    if (std::fwrite(text.data(), 1, text.size(), file_) != text.size())
+      throw sdk::error("cannot write " + tmp_ + ": " + std::strerror(errno), LOOM_ERR_IO);
+  }
+
+  std::string path_, tmp_, line_;
+  char delim_ = ',';
+  bool header_ = true;
+  bool have_schema_ = false;
+  std::vector<sdk::field> schema_;
+  std::FILE* file_ = nullptr;
+};
+
+const sdk::op_registration csv_sink_op = sdk::registration<csv_sink>;
+
+} // namespace loom::ops
