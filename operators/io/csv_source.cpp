@@ -259,7 +259,7 @@ private:
       }
       if (!ok) {
         reject(ctx, rec.line,
-               "column '" + out_.column(c).name + "': '" + v + "' is not a " + sdk::to_string(out_.column(c).type),
+               "column '" + out_.column(c).name + "': '" + v + "' is not a valid " + sdk::to_string(out_.column(c).type),
                rec.raw);
         return;
       }

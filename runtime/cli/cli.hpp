@@ -30,6 +30,9 @@ std::string resolve_home(const std::string& flag);
 /// plugin that failed to load (to stderr) unless quiet.
 void load_plugins(plugin_registry& reg, const common_options& opts, bool quiet = false);
 
+/// Prints JSON to stdout (invalid UTF-8 from user input is replaced, never thrown on).
+void print_json(const nlohmann::json& j);
+
 /// "k=v" -> {k, v}; false when there is no '='.
 bool split_assignment(const std::string& text, std::pair<std::string, std::string>& out);
 

@@ -109,7 +109,7 @@ int cmd_ops_list(const common_options& opts) {
     nlohmann::json out = nlohmann::json::array();
     for (auto& name : reg.names())
       out.push_back(op_json(*reg.find(name)));
-    std::cout << out.dump(2) << "\n";
+    print_json(out);
     return exit_ok;
   }
   for (auto& name : reg.names()) {
@@ -132,7 +132,7 @@ int cmd_ops_describe(const common_options& opts, const std::string& name) {
     return exit_invalid;
   }
   if (opts.json)
-    std::cout << op_json(*op).dump(2) << "\n";
+    print_json(op_json(*op));
   else
     print_op(*op);
   return exit_ok;
@@ -142,7 +142,7 @@ int cmd_plugins_inspect(const common_options& opts, const std::string& path) {
   auto r = plugin_registry::inspect(path);
   if (!r) {
     if (opts.json)
-      std::cout << nlohmann::json{{"path", path}, {"error", error_message(r.error())}}.dump(2) << "\n";
+      print_json(nlohmann::json{{"path", path}, {"error", error_message(r.error())}});
     else
       std::cerr << "loom: error: " << error_message(r.error()) << "\n";
     return exit_invalid;
@@ -158,7 +158,7 @@ int cmd_plugins_inspect(const common_options& opts, const std::string& path) {
       oj["plugin_path"] = info.path;
       j["operators"].push_back(oj);
     }
-    std::cout << j.dump(2) << "\n";
+    print_json(j);
     return exit_ok;
   }
   std::cout << "plugin " << info.name << " " << info.version << " (ABI " << info.abi_major << "."
@@ -177,7 +177,7 @@ int cmd_plugins_list(const common_options& opts) {
     nlohmann::json out = nlohmann::json::array();
     for (auto& p : reg.plugins())
       out.push_back({{"name", p.name}, {"version", p.version}, {"path", p.path}, {"operators", p.operators}});
-    std::cout << out.dump(2) << "\n";
+    print_json(out);
     return exit_ok;
   }
   for (auto& p : reg.plugins()) {
@@ -207,7 +207,7 @@ int cmd_runs_list(const common_options& opts, size_t limit) {
       j.erase("graph_text");
       out.push_back(j);
     }
-    std::cout << out.dump(2) << "\n";
+    print_json(out);
     return exit_ok;
   }
   std::cout << std::left << std::setw(6) << "ID" << std::setw(16) << "GRAPH" << std::setw(11) << "STATE"
@@ -266,14 +266,14 @@ int cmd_runs_show(const common_options& opts, const std::string& id, bool logs, 
       for (auto& l : log_lines)
         j["logs"].push_back(to_json(l));
     }
-    std::cout << j.dump(2) << "\n";
+    print_json(j);
     return exit_ok;
   }
   auto& r = *run;
   std::cout << "run " << r.id << "  " << r.state << "\n"
             << "  graph    " << r.graph_name << "  (" << r.graph_file << ")\n"
             << "  hash     " << r.graph_hash << "\n"
-            << "  params   " << r.params.dump() << "\n"
+            << "  params   " << r.params.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n"
             << "  started  " << fmt_time(r.started_ms) << "   duration " << fmt_duration(r.started_ms, r.ended_ms)
             << "\n"
             << "  host     " << r.host << "  pid " << r.pid << "\n";

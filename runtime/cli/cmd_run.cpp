@@ -50,7 +50,7 @@ std::optional<graph_spec> load_and_validate(const std::string& file, const std::
       out.push_back({{"file", d.file}, {"line", d.pos.line}, {"column", d.pos.column},
                      {"severity", d.severity}, {"message", d.message}});
     if (has_errors(diags)) {
-      std::cout << nlohmann::json{{"valid", false}, {"diagnostics", out}}.dump(2) << "\n";
+      print_json(nlohmann::json{{"valid", false}, {"diagnostics", out}});
       return std::nullopt;
     }
   } else {
@@ -91,10 +91,8 @@ int cmd_validate(const common_options& opts, const std::string& file, const std:
       auto* n = graph->find(id);
       nodes.push_back({{"id", n->id}, {"op", n->op}, {"params", n->with}});
     }
-    std::cout << nlohmann::json{{"valid", true}, {"name", graph->name}, {"hash", graph->hash},
-                                {"params", graph->params}, {"nodes", nodes}}
-                   .dump(2)
-              << "\n";
+    print_json(nlohmann::json{{"valid", true}, {"name", graph->name}, {"hash", graph->hash},
+                                {"params", graph->params}, {"nodes", nodes}});
     return exit_ok;
   }
   size_t edges = 0;
@@ -218,7 +216,7 @@ int cmd_run(const common_options& opts, const std::string& file, const std::vect
   if (opts.json) {
     auto j = to_json(rec);
     j.erase("graph_text");
-    std::cout << j.dump(2) << "\n";
+    print_json(j);
   } else {
     std::cout << "run " << rec.id << " " << res.state;
     if (res.state != "succeeded" && !res.error.empty())

@@ -22,6 +22,10 @@ void load_plugins(plugin_registry& reg, const common_options& opts, bool quiet) 
       std::cerr << "loom: warning: " << err << "\n";
 }
 
+void print_json(const nlohmann::json& j) {
+  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
 bool split_assignment(const std::string& text, std::pair<std::string, std::string>& out) {
   auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0)

@@ -29,6 +29,8 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+constexpr const char* substituted = "after ${params} substitution";
+
 /// Thrown inside the parser when a limit is hit; ends the parse.
 struct limit_error {
   source_pos pos;
@@ -55,9 +57,18 @@ std::string did_you_mean(const std::optional<std::string>& name) {
 
 // ---- pass 1: count events before yaml-cpp builds a tree ---------------------------
 
+/// Aliases make yaml-cpp share nodes, so a small file can stand for a huge tree.
+size_t expanded_byte_limit(const parse_limits& limits) {
+  return limits.max_bytes > std::numeric_limits<size_t>::max() / 4 ? std::numeric_limits<size_t>::max()
+                                                                   : limits.max_bytes * 4;
+}
+
+/// Counts the nodes, bytes and nesting of the text as written and as aliases expand
+/// it, and refuses it as soon as a limit is passed.
 class event_counter : public YAML::EventHandler {
 public:
-  explicit event_counter(const parse_limits& limits) : limits_(limits) {}
+  explicit event_counter(const parse_limits& limits)
+      : limits_(limits), max_bytes_(expanded_byte_limit(limits)) {}
 
   size_t documents = 0;
   source_pos second_document;
@@ -65,44 +76,122 @@ public:
   void OnDocumentStart(const YAML::Mark& mark) override {
     if (++documents == 2)
       second_document = pos_of(mark);
+    anchors_.clear(); // anchor ids are per document
+    open_.clear();
   }
   void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { count(mark); }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { count(mark); }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                const std::string&) override {
-    count(mark);
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { leaf(mark, anchor, 0); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                const std::string& value) override {
+    leaf(mark, anchor, value.size());
   }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    count_event(mark);
+    if (anchor >= anchors_.size() || !anchors_[anchor])
+      throw limit_error{pos_of(mark), "an alias may not refer to a node that contains it"};
+    const cost& c = *anchors_[anchor];
+    if (static_cast<int>(open_.size()) + c.height > limits_.max_depth)
+      throw depth_error(mark);
+    add(mark, c, true);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
-    count(mark);
-    enter(mark);
+    start(mark, anchor);
   }
-  void OnSequenceEnd() override { --depth_; }
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+  void OnSequenceEnd() override { end(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                   YAML::EmitterStyle::value) override {
-    count(mark);
-    enter(mark);
+    start(mark, anchor);
   }
-  void OnMapEnd() override { --depth_; }
+  void OnMapEnd() override { end(); }
 
 private:
-  void count(const YAML::Mark& mark) {
+  struct cost {
+    size_t nodes = 0;
+    size_t bytes = 0;
+    int height = 0; ///< nesting of mappings/sequences inside, itself included
+  };
+  struct frame {
+    cost total;
+    YAML::anchor_t anchor;
+  };
+
+  limit_error depth_error(const YAML::Mark& mark) const {
+    return {pos_of(mark), "nesting deeper than " + std::to_string(limits_.max_depth) + " levels"};
+  }
+
+  void count_event(const YAML::Mark& mark) {
     if (++events_ > limits_.max_nodes)
       throw limit_error{pos_of(mark), "too many YAML nodes (more than " +
                                           std::to_string(limits_.max_nodes) + ")"};
   }
 
-  // only mappings and sequences count as nesting
-  void enter(const YAML::Mark& mark) {
-    if (++depth_ > limits_.max_depth)
-      throw limit_error{pos_of(mark), "nesting deeper than " + std::to_string(limits_.max_depth) +
-                                          " levels"};
+  // Adds a node (and what it expands to) to the totals and to its parent.
+  void add(const YAML::Mark& mark, const cost& c, bool alias) {
+    nodes_ += c.nodes;
+    bytes_ += c.bytes;
+    if (nodes_ > limits_.max_nodes)
+      throw limit_error{pos_of(mark), alias ? std::string("too many YAML nodes (alias expansion?)")
+                                            : "too many YAML nodes (more than " +
+                                                  std::to_string(limits_.max_nodes) + ")"};
+    if (bytes_ > max_bytes_)
+      throw limit_error{pos_of(mark), "the graph expands to more than " + std::to_string(max_bytes_) +
+                                          " bytes (alias expansion?)"};
+    if (!open_.empty()) {
+      auto& parent = open_.back().total;
+      parent.nodes += c.nodes;
+      parent.bytes += c.bytes;
+      parent.height = std::max(parent.height, c.height + 1);
+    }
+  }
+
+  void remember(YAML::anchor_t anchor, const cost& c) {
+    if (anchor == YAML::NullAnchor)
+      return;
+    if (anchor >= anchors_.size())
+      anchors_.resize(anchor + 1);
+    anchors_[anchor] = c;
+  }
+
+  void leaf(const YAML::Mark& mark, YAML::anchor_t anchor, size_t bytes) {
+    count_event(mark);
+    cost c{1, bytes, 0};
+    remember(anchor, c);
+    add(mark, c, false);
+  }
+
+  void start(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    count_event(mark);
+    if (static_cast<int>(open_.size()) + 1 > limits_.max_depth)
+      throw depth_error(mark);
+    if (anchor != YAML::NullAnchor && anchor >= anchors_.size())
+      anchors_.resize(anchor + 1); // known but not complete: an alias to it is recursive
+    add(mark, cost{}, false); // the checks only; the frame below counts the node
+    nodes_ += 1;
+    open_.push_back(frame{cost{1, 0, 1}, anchor});
+  }
+
+  void end() {
+    if (open_.empty())
+      return;
+    frame f = open_.back();
+    open_.pop_back();
+    remember(f.anchor, f.total);
+    if (!open_.empty()) {
+      auto& parent = open_.back().total;
+      parent.nodes += f.total.nodes;
+      parent.bytes += f.total.bytes;
+      parent.height = std::max(parent.height, f.total.height + 1);
+    }
   }
 
   const parse_limits& limits_;
-  size_t events_ = 0;
-  int depth_ = 0;
+  size_t max_bytes_;
+  size_t events_ = 0; ///< nodes as written
+  size_t nodes_ = 0;  ///< nodes with aliases expanded
+  size_t bytes_ = 0;  ///< scalar bytes with aliases expanded
+  std::vector<std::optional<cost>> anchors_;
+  std::vector<frame> open_;
 };
 
 // ---- scalars -----------------------------------------------------------------------
@@ -238,9 +327,7 @@ class graph_parser {
 public:
   graph_parser(graph_spec& graph, diagnostics& out, const parse_limits& limits)
       : g_(graph), out_(out), limits_(limits),
-        max_bytes_(limits.max_bytes > std::numeric_limits<size_t>::max() / 4
-                       ? std::numeric_limits<size_t>::max()
-                       : limits.max_bytes * 4) {}
+        max_bytes_(expanded_byte_limit(limits)) {}
 
   /// Fills the graph from the root node; false when the root is not a graph at all.
   bool parse(const YAML::Node& root,
@@ -264,17 +351,17 @@ private:
       charge_bytes(n.Scalar().size(), pos_of(n));
   }
 
-  void charge_bytes(size_t size, source_pos pos) {
+  void charge_bytes(size_t size, source_pos pos, const char* why = "alias expansion?") {
     bytes_ += size;
     if (bytes_ > max_bytes_)
-      throw limit_error{pos, "the graph expands to more than " + std::to_string(max_bytes_) +
-                                 " bytes (alias expansion?)"};
+      throw limit_error{pos, "the graph expands to more than " + std::to_string(max_bytes_) + " bytes (" +
+                                 why + ")"};
   }
 
-  void charge_nodes(size_t count, source_pos pos) {
+  void charge_nodes(size_t count, source_pos pos, const char* why = "alias expansion?") {
     nodes_ += count;
     if (nodes_ > limits_.max_nodes)
-      throw limit_error{pos, "too many YAML nodes (alias expansion?)"};
+      throw limit_error{pos, std::string("too many YAML nodes (") + why + ")"};
   }
 
   // Suggestions cost an edit distance per candidate; only the first ones get one.
@@ -411,8 +498,8 @@ json graph_parser::substitute(const std::string& text, source_pos pos) {
     auto name = text.substr(open.size(), text.size() - open.size() - 1);
     if (g_.params.contains(name)) {
       auto [nodes, bytes] = param_cost(name);
-      charge_nodes(nodes, pos);
-      charge_bytes(bytes, pos);
+      charge_nodes(nodes, pos, substituted);
+      charge_bytes(bytes, pos, substituted);
       return g_.params[name];
     }
   }
@@ -437,7 +524,7 @@ std::string graph_parser::interpolate(const std::string& text, source_pos pos) {
       const json& v = g_.params[name];
       std::string piece = v.is_string() ? v.get<std::string>()
                                         : v.dump(-1, ' ', false, json::error_handler_t::replace);
-      charge_bytes(piece.size(), pos);
+      charge_bytes(piece.size(), pos, substituted);
       result += piece;
       continue;
     }

@@ -506,7 +506,7 @@ TEST_CASE("${params.k} substitution keeps types for whole scalars and interpolat
   CHECK(w["keep"] == "${not.params}");
 }
 
-TEST_CASE("--set overrides are read as YAML scalars", "[graph][params]") {
+TEST_CASE("set overrides are read as YAML scalars", "[graph][params]") {
   diagnostics ds;
   auto g = parse(doc(params_graph), ds,
                  {{"seed", "9"}, {"dir", "/mnt/d"}, {"flag", "true"}, {"rate", "abc"}, {"cols", "[x]"}});
@@ -861,6 +861,32 @@ TEST_CASE("aliases of a long string are bounded in bytes", "[graph][limits]") {
   CHECK(ds[0].message == "the graph expands to more than 4194304 bytes (alias expansion?)");
 }
 
+TEST_CASE("parameter substitution is bounded too", "[graph][limits]") {
+  std::string list = "[";
+  for (int i = 0; i < 1000; ++i)
+    list += std::string(i ? "," : "") + "1";
+  std::string text = "name: p\nparams: {l: " + list + "], s: " + std::string(5000, 'x') +
+                     "}\nnodes:\n  - id: a\n    op: x\n    with:\n";
+  for (int i = 0; i < 300; ++i)
+    text += "      k" + std::to_string(i) + ": \"${params.l}\"\n";
+  diagnostics ds;
+  CHECK(!parse(text, ds));
+  REQUIRE(ds.size() == 1);
+  CHECK(ds[0].message == "too many YAML nodes (after ${params} substitution)");
+
+  parse_limits limits;
+  limits.max_bytes = 20000;
+  text = "name: p\nparams: {s: " + std::string(5000, 'x') + "}\nnodes:\n  - id: a\n    op: x\n    with:\n"
+         "      k: \"";
+  for (int i = 0; i < 20; ++i)
+    text += "${params.s}";
+  text += "\"\n";
+  ds.clear();
+  CHECK(!parse(text, ds, {}, limits));
+  CHECK(dump(ds) == "g.yaml:7:10: error: the graph expands to more than 80000 bytes "
+                    "(after ${params} substitution)\n");
+}
+
 TEST_CASE("deep nesting is refused quickly", "[graph][limits]") {
   std::string text = "name: deep\nnodes: " + std::string(100000, '[') + std::string(100000, ']') + "\n";
   auto start = std::chrono::steady_clock::now();
@@ -882,9 +908,14 @@ TEST_CASE("deep nesting is refused quickly", "[graph][limits]") {
   // a mapping that contains itself through an alias
   ds.clear();
   CHECK(!parse("name: self\nnodes:\n  - id: a\n    op: x\n    with: {p: &p [*p]}\n", ds));
-  INFO(dump(ds));
-  REQUIRE(ds.size() == 1);
-  CHECK(ds[0].message == "nesting deeper than 64 levels");
+  CHECK(dump(ds) == "g.yaml:5:19: error: an alias may not refer to a node that contains it\n");
+
+  // nesting that only aliases make deep
+  text = "name: x\nparams:\n  a: &a " + std::string(40, '[') + std::string(40, ']') + "\n  b: " +
+         std::string(40, '[') + "*a" + std::string(40, ']') + "\nnodes: [{id: a, op: x}]\n";
+  ds.clear();
+  CHECK(!parse(text, ds));
+  CHECK(dump(ds) == "g.yaml:4:46: error: nesting deeper than 64 levels\n");
 
   // a smaller limit
   parse_limits limits;
@@ -1014,3 +1045,23 @@ TEST_CASE("sha256_hex and diagnostic::format", "[graph][util]") {
   CHECK(has_errors({diagnostic{"f", {}, "error", "x"}}));
   CHECK(!has_errors({diagnostic{"f", {}, "warning", "x"}}));
 }
+
+#ifdef LOOM_SOURCE_DIR
+TEST_CASE("every example graph parses cleanly", "[graph][files]") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(LOOM_SOURCE_DIR) / "graphs";
+  if (!fs::exists(dir))
+    return;
+  for (auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml")
+      continue;
+    diagnostics ds;
+    auto g = load_graph(entry.path().string(), {}, ds);
+    INFO(entry.path().string() << "\n" << dump(ds));
+    CHECK(g);
+    CHECK(!has_errors(ds));
+    if (g)
+      CHECK(topological_order(*g).size() == g->nodes.size());
+  }
+}
+#endif

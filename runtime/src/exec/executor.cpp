@@ -41,8 +41,9 @@ struct node_stats {
     bytes_in{0}, bytes_out{0};
   std::mutex mtx;
   std::map<std::string, double> metrics;
-  std::map<uint32_t, size_t> max_queued; ///< per input port
+  std::map<uint32_t, size_t> max_queued; ///< per input port: most messages sent, not yet taken
   std::atomic<bool> cancelled{false};    ///< this node's cancel flag (timeout or run cancel)
+  std::atomic<double> timed_out{0};      ///< the timeout (s) that expired this attempt, 0 = none
 };
 
 struct consumer_ref {
@@ -106,7 +107,6 @@ struct node_state : node_host {
 
   std::deque<inbox_item> inbox;
   std::vector<inbox_item> consumed; ///< this attempt's inputs, kept for a retry
-  std::vector<size_t> queued;       ///< per input port, not yet processed
   std::vector<bool> ended;          ///< per input port: producer said end/abort
   std::vector<bool> end_seen;       ///< per input port: the operator saw on_input_end
   std::vector<std::deque<message_ptr>> outbox;
@@ -126,7 +126,6 @@ struct node_state : node_host {
   void init() {
     auto nin = plan->op->inputs.size();
     auto nout = plan->op->outputs.size();
-    queued.assign(nin, 0);
     ended.assign(nin, false);
     end_seen.assign(nin, false);
     outbox.resize(nout);
@@ -137,7 +136,7 @@ struct node_state : node_host {
     ctx.host = this;
     ctx.op = plan->op;
     ctx.params = plan->spec->with;
-    ctx.params_text = plan->spec->with.dump();
+    ctx.params_text = plan->spec->with.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     ctx.node_id = plan->spec->id;
     ctx.run_id = run->opts.run_id;
     ctx.base_dir = run->graph->base_dir;
@@ -160,14 +159,17 @@ struct node_state : node_host {
       return nullptr; // already delivered by an earlier attempt
     ++delivered[port];
     if (plan->outputs[port].empty())
-      count_out(*msg); // unconnected port: counted, then dropped
+      count_out(port, *msg); // unconnected port: counted, then dropped
     else
       outbox[port].push_back(std::move(msg));
     return nullptr;
   }
 
-  void count_out(const loom_message& msg) {
-    stats->rows_out += msg.rows;
+  // Rows on a port named "rejects" are the operator's rejected rows (it counts them
+  // with add_counter), so they are not rows out: rows in = rows out + rows rejected.
+  void count_out(uint32_t port, const loom_message& msg) {
+    if (plan->op->outputs[port].name != "rejects")
+      stats->rows_out += msg.rows;
     stats->frames_out += 1;
     stats->bytes_out += msg.bytes.size;
   }
@@ -215,6 +217,7 @@ struct node_state : node_host {
     ++attempt;
     mode = node_mode::running;
     stats->cancelled = run->cancelled.load();
+    stats->timed_out = 0;
     stats->rows_in = 0;
     stats->frames_in = 0;
     stats->bytes_in = 0;
@@ -240,6 +243,11 @@ struct node_state : node_host {
   void attempt_failed(loom_error* err) {
     std::string why = err ? err->message : "unknown error";
     delete err;
+    if (auto t = stats->timed_out.load(); t > 0) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "timed out after %gs", t);
+      why = buf;
+    }
     attempt_failed(why);
   }
 
@@ -273,13 +281,24 @@ struct node_state : node_host {
           break;
         auto msg = std::move(outbox[p].front());
         outbox[p].pop_front();
-        count_out(*msg);
+        count_out(static_cast<uint32_t>(p), *msg);
         for (size_t k = 0; k < cs.size(); ++k) {
           --credit[p][k];
+          note_outstanding(cs[k], run->opts.credit - credit[p][k]);
           self->send(run->actors[cs[k].node], data_atom::value, cs[k].port, msg);
         }
       }
     }
+  }
+
+  /// Records how many messages are sent but not yet taken by that consumer.
+  void note_outstanding(const consumer_ref& c, size_t outstanding) {
+    if (outstanding > run->opts.credit)
+      return; // a detached consumer
+    auto& st = *run->stats[c.node];
+    std::lock_guard<std::mutex> guard(st.mtx);
+    auto& m = st.max_queued[c.port];
+    m = std::max(m, outstanding);
   }
 
   bool all_inputs_seen() const {
@@ -337,7 +356,6 @@ struct node_state : node_host {
   /// Hands one inbox item to the operator; false if the attempt failed.
   bool take(const inbox_item& item) {
     if (!item.replay && item.msg) {
-      --queued[item.port];
       auto& src = plan->inputs[item.port];
       self->send(run->actors[src.node], credit_atom::value, src.port, src.slot);
     }
@@ -408,7 +426,7 @@ struct node_state : node_host {
   // -- message handlers -------------------------------------------------------------
 
   void on_data(uint32_t port, message_ptr msg) {
-    if (port >= queued.size())
+    if (port >= ended.size())
       return;
     if (mode == node_mode::draining || mode == node_mode::done) {
       auto& src = plan->inputs[port];
@@ -416,12 +434,6 @@ struct node_state : node_host {
       return;
     }
     inbox.push_back({port, std::move(msg), false});
-    auto q = ++queued[port];
-    {
-      std::lock_guard<std::mutex> guard(stats->mtx);
-      auto& m = stats->max_queued[port];
-      m = std::max(m, q);
-    }
     pump();
   }
 
@@ -588,7 +600,6 @@ struct run_state_t {
     set_state(i, state, error);
     if (state == "running") {
       auto& spec = *run->plan[i].spec;
-      run->stats[i]->cancelled = run->cancelled.load();
       if (spec.timeout_s) {
         auto ms = static_cast<int64_t>(*spec.timeout_s * 1000);
         self->delayed_send(self, std::chrono::milliseconds(ms), expire_atom::value,
@@ -601,6 +612,7 @@ struct run_state_t {
     auto& n = nodes[i];
     if (n.state != "running" || n.attempts != attempt)
       return;
+    run->stats[i]->timed_out = *run->plan[i].spec->timeout_s;
     run->stats[i]->cancelled = true; // the operator may poll is_cancelled
     auto& spec = *run->plan[i].spec;
     char buf[64];
@@ -684,7 +696,9 @@ caf::behavior run_actor(caf::stateful_actor<run_state_t>* self, shared_ptr_t run
   }
   st.persist();
   for (size_t i = 0; i < n; ++i) {
-    run->actors.push_back(self->spawn(node_actor, run, i));
+    // detached: operator calls block (files, compute); on a thread of its own a node
+    // never holds up the run actor or other nodes
+    run->actors.push_back(self->spawn<caf::detached>(node_actor, run, i));
     self->monitor(run->actors.back());
   }
   // a node actor that dies without saying done (a bug, an exception escaping an

@@ -41,7 +41,7 @@ loom_error* param_lookup(loom_context* ctx, const char* name, const nlohmann::js
 }
 
 loom_error* wrong_type(const char* name, const char* want, const nlohmann::json& j) {
-  return new_error(LOOM_ERR_INVALID_ARGUMENT, std::string("parameter '") + name + "' is " +
+  return new_error(LOOM_ERR_INVALID_ARGUMENT, std::string("parameter '") + (name ? name : "") + "' is " +
                                                 j.type_name() + ", not " + want);
 }
 

@@ -127,6 +127,14 @@ open_plugin(const std::string& path_in) {
   return std::make_pair(std::move(p), std::move(reg.ops));
 }
 
+/// Error messages name the path as the user gave it.
+std::string replace_path(std::string message, const std::string& canonical, const std::string& given) {
+  if (!canonical.empty() && canonical != given)
+    if (auto pos = message.find(canonical); pos != std::string::npos)
+      message.replace(pos, canonical.size(), given);
+  return message;
+}
+
 } // namespace
 
 loom_error* register_operator_impl(loom_registrar* reg, const loom_operator_def* def) {
@@ -195,13 +203,15 @@ plugin_registry::~plugin_registry() {
 }
 
 caf::expected<plugin_info> plugin_registry::load(const std::string& path) {
-  auto opened = open_plugin(path);
-  if (!opened)
-    return opened.error();
-  auto& [lib, ops] = *opened;
+  std::error_code ec;
+  auto canonical = std::filesystem::weakly_canonical(std::filesystem::absolute(path, ec), ec).string();
   for (auto& p : impl_->infos)
-    if (p.path == lib->info.path)
-      return p; // already loaded
+    if (p.path == canonical)
+      return p; // already loaded: init does not run twice
+  auto opened = open_plugin(canonical.empty() ? path : canonical);
+  if (!opened)
+    return make_error(errc::plugin, replace_path(error_message(opened.error()), canonical, path));
+  auto& [lib, ops] = *opened;
   for (auto& op : ops) {
     auto it = impl_->ops.find(op.name);
     if (it != impl_->ops.end())

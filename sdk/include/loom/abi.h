@@ -96,7 +96,11 @@ typedef enum loom_log_level {
 /* Counters the host keeps per node and stores in the run record. */
 typedef enum loom_counter {
   LOOM_COUNTER_ROWS_IN = 0,       /* counted by the host for Frame inputs */
-  LOOM_COUNTER_ROWS_OUT = 1,      /* counted by the host for Frame outputs */
+  LOOM_COUNTER_ROWS_OUT = 1,      /* counted by the host for Frame outputs, except on an
+                                     output port named "rejects": by convention that port
+                                     carries the rows the operator rejected (and counted
+                                     with LOOM_COUNTER_ROWS_REJECTED), so that
+                                     rows in = rows out + rows rejected */
   LOOM_COUNTER_ROWS_REJECTED = 2, /* reported by the operator */
   LOOM_COUNTER_BYTES_IN = 3,
   LOOM_COUNTER_BYTES_OUT = 4

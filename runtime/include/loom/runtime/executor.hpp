@@ -62,7 +62,7 @@ struct run_result {
   std::string state; ///< succeeded, failed, cancelled
   std::string error; ///< first failure: "node 'x' failed: ..."
   std::vector<node_record> nodes;
-  /// per edge "a.out->b.in": the most messages ever waiting at the consumer
+  /// per edge "a.out->b.in": the most messages ever sent and not yet taken by the consumer
   std::map<std::string, size_t> max_queued;
 };
 

@@ -1,0 +1,379 @@
+// The loom CLI as a user runs it: real processes, real files, real signals.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <fcntl.h>
+#include <set>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <spawn.h>
+#include <sstream>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string loom_bin = std::string(LOOM_BINARY_DIR) + "/bin/loom";
+const std::string fixtures = std::string(LOOM_FIXTURE_DIR);
+
+struct result {
+  int rc = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct temp_dir {
+  std::string path;
+  temp_dir() {
+    char tmpl[] = "/tmp/loom-cli-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    path = tmpl;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string write(const std::string& name, const std::string& text) const {
+    auto p = path + "/" + name;
+    fs::create_directories(fs::path(p).parent_path());
+    std::ofstream(p, std::ios::binary) << text;
+    return p;
+  }
+};
+
+/// A running loom process with stdout/stderr going to files.
+struct process {
+  pid_t pid = -1;
+  std::string out_file, err_file;
+
+  process(const std::vector<std::string>& args, const std::string& dir) {
+    static int counter = 0;
+    auto tag = std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    out_file = dir + "/stdout-" + tag;
+    err_file = dir + "/stderr-" + tag;
+    std::vector<std::string> all{loom_bin};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(posix_spawn(&pid, loom_bin.c_str(), &fa, nullptr, argv.data(), environ) == 0);
+    posix_spawn_file_actions_destroy(&fa);
+  }
+
+  result wait() {
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    result r;
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(out_file);
+    r.err = slurp(err_file);
+    return r;
+  }
+};
+
+result loom(const std::vector<std::string>& args, const temp_dir& dir) {
+  auto r = process(args, dir.path).wait();
+  INFO("loom exit " << r.rc << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err);
+  return r;
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE("every graph in graphs/ validates and runs", "[cli][graphs]") {
+  temp_dir tmp;
+  int count = 0;
+  for (auto& entry : fs::directory_iterator(std::string(LOOM_SOURCE_DIR) + "/graphs")) {
+    if (entry.path().extension() != ".yaml")
+      continue;
+    ++count;
+    auto file = entry.path().string();
+    INFO(file);
+    auto v = loom({"validate", file}, tmp);
+    CHECK(v.rc == 0);
+    CHECK(contains(v.out, ": ok: graph"));
+    auto r = loom({"run", file, "--home", tmp.path + "/home"}, tmp);
+    CHECK(r.rc == 0);
+    CHECK(contains(r.out, "succeeded"));
+  }
+  CHECK(count >= 1);
+}
+
+TEST_CASE("the demo graph writes its outputs and records the run", "[cli][graphs]") {
+  temp_dir tmp;
+  auto graph = std::string(LOOM_SOURCE_DIR) + "/graphs/iris.yaml";
+  auto r = loom({"run", graph, "--home", tmp.path, "--set", "out_dir=" + tmp.path + "/out"}, tmp);
+  REQUIRE(r.rc == 0);
+  CHECK(contains(r.err, "load"));      // progress lines
+  CHECK(contains(r.err, "succeeded"));
+  auto tidy = slurp(tmp.path + "/out/iris_tidy.csv");
+  CHECK(tidy.rfind("sepal_length,sepal_width,petal_length,petal_width,label\n5.1,3.5,1.4,0.2,setosa\n", 0) == 0);
+  CHECK(std::count(tidy.begin(), tidy.end(), '\n') == 151);
+  auto copy = slurp(tmp.path + "/out/iris_copy.csv");
+  CHECK(copy.rfind("sepal_length\tsepal_width\t", 0) == 0);
+
+  auto list = loom({"runs", "list", "--json", "--home", tmp.path}, tmp);
+  REQUIRE(list.rc == 0);
+  auto runs = nlohmann::json::parse(list.out);
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0]["state"] == "succeeded");
+  CHECK(runs[0]["graph_name"] == "iris");
+  CHECK(runs[0]["params"]["out_dir"] == tmp.path + "/out");
+  auto id = runs[0]["id"].get<std::string>();
+
+  auto show = loom({"runs", "show", id, "--json", "--home", tmp.path}, tmp);
+  REQUIRE(show.rc == 0);
+  auto run = nlohmann::json::parse(show.out);
+  CHECK(run["graph_text"].get<std::string>().find("name: iris") != std::string::npos);
+  CHECK(run["graph_hash"].get<std::string>().size() == 64);
+  std::map<std::string, nlohmann::json> nodes;
+  for (auto& n : run["nodes"])
+    nodes[n["id"]] = n;
+  CHECK(nodes.at("load")["rows_out"] == 150);
+  CHECK(nodes.at("tidy")["rows_in"] == 150);
+  CHECK(nodes.at("keep")["rows_in"] == 150);
+  for (auto& [id_, n] : nodes)
+    CHECK(n["state"] == "succeeded");
+
+  auto text = loom({"runs", "show", id, "--home", tmp.path}, tmp);
+  CHECK(text.rc == 0);
+  CHECK(contains(text.out, "succeeded"));
+  CHECK(contains(text.out, "ingest.csv"));
+}
+
+TEST_CASE("validate reports every error as FILE:LINE:COL and exits 2", "[cli][validate]") {
+  temp_dir tmp;
+  auto file = tmp.write("bad.yaml", R"(name: bad
+nodes:
+  - id: load
+    op: ingest.cvs
+    with: {path: x.csv}
+  - id: keep
+    op: sink.csv
+    inputs: nowhere
+    with: {path: out.csv, colour: red}
+)");
+  auto r = loom({"validate", file}, tmp);
+  CHECK(r.rc == 2);
+  CHECK(contains(r.err, file + ":4:9: error: unknown operator 'ingest.cvs' (did you mean 'ingest.csv'?)"));
+  CHECK(contains(r.err, file + ":8:13: error:"));
+  CHECK(contains(r.err, "nowhere"));
+  CHECK(contains(r.err, file + ":9:27: error:"));
+  CHECK(contains(r.err, "colour"));
+
+  auto j = loom({"validate", file, "--json"}, tmp);
+  CHECK(j.rc == 2);
+  auto doc = nlohmann::json::parse(j.out);
+  CHECK(doc["valid"] == false);
+  CHECK(doc["diagnostics"].size() >= 3);
+  CHECK(doc["diagnostics"][0]["line"] == 4);
+
+  auto run = loom({"run", file, "--home", tmp.path}, tmp);
+  CHECK(run.rc == 2);
+  CHECK_FALSE(fs::exists(tmp.path + "/store")); // nothing ran, nothing recorded
+}
+
+TEST_CASE("hostile graph files are refused quickly", "[cli][validate]") {
+  temp_dir tmp;
+  std::string bomb = "name: bomb\na: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  std::string prev = "a";
+  for (int i = 0; i < 9; ++i) {
+    std::string cur(1, static_cast<char>('b' + i));
+    bomb += cur + ": &" + cur + " [";
+    for (int k = 0; k < 10; ++k)
+      bomb += (k ? ", *" : "*") + prev;
+    bomb += "]\n";
+    prev = cur;
+  }
+  bomb += "nodes:\n  - {id: x, op: map, with: {select: *" + prev + "}}\n";
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = loom({"validate", tmp.write("bomb.yaml", bomb)}, tmp);
+  CHECK(r.rc == 2);
+  auto deep = std::string(100000, '[') + std::string(100000, ']');
+  auto d = loom({"validate", tmp.write("deep.yaml", "name: deep\nnodes: " + deep + "\n")}, tmp);
+  CHECK(d.rc == 2);
+  auto big = loom({"validate", tmp.write("big.yaml", "name: big\n#" + std::string(5 << 20, 'x') + "\n")}, tmp);
+  CHECK(big.rc == 2);
+  CHECK(contains(big.err, "limit"));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
+}
+
+TEST_CASE("set overrides parameters and bad overrides are invalid input", "[cli][params]") {
+  temp_dir tmp;
+  auto data = tmp.write("in.csv", "a,b\n1,x\n2,y\n");
+  auto graph = tmp.write("g.yaml", R"(name: p
+params: {src: in.csv, dst: out.csv}
+nodes:
+  - {id: load, op: ingest.csv, with: {path: "${params.src}"}}
+  - {id: keep, op: sink.csv, inputs: load.out, with: {path: "${params.dst}"}}
+)");
+  (void)data;
+  auto r = loom({"run", graph, "--home", tmp.path, "--set", "dst=copy.csv", "-q"}, tmp);
+  CHECK(r.rc == 0);
+  CHECK(slurp(tmp.path + "/copy.csv") == "a,b\n1,x\n2,y\n");
+  auto bad = loom({"run", graph, "--home", tmp.path, "--set", "dts=copy.csv"}, tmp);
+  CHECK(bad.rc == 2);
+  CHECK(contains(bad.err, "dts"));
+  auto malformed = loom({"run", graph, "--home", tmp.path, "--set", "novalue"}, tmp);
+  CHECK(malformed.rc == 2);
+}
+
+TEST_CASE("a failing run exits 1 and names the node", "[cli][run]") {
+  temp_dir tmp;
+  auto graph = tmp.write("fail.yaml", R"(name: failing
+nodes:
+  - {id: gen, op: test.gen, with: {frames: 3}}
+  - {id: bad, op: test.fail, inputs: gen, with: {message: "no space left on the tape"}}
+  - {id: fine, op: test.collect, inputs: gen, with: {path: fine.txt}}
+)");
+  auto r = loom({"run", graph, "--home", tmp.path, "--plugin-path", fixtures + "/good"}, tmp);
+  CHECK(r.rc == 1);
+  CHECK(contains(r.out, "failed: node 'bad' failed"));
+  CHECK(contains(r.out, "no space left on the tape"));
+  CHECK(fs::exists(tmp.path + "/fine.txt"));
+  auto show = loom({"runs", "show", "1", "--json", "--home", tmp.path}, tmp);
+  auto run = nlohmann::json::parse(show.out);
+  CHECK(run["state"] == "failed");
+}
+
+TEST_CASE("SIGINT and SIGTERM cancel a run cleanly and record it", "[cli][signals]") {
+  for (int sig : {SIGINT, SIGTERM}) {
+    temp_dir tmp;
+    auto graph = tmp.write("hang.yaml", R"(name: hang
+nodes:
+  - {id: wait, op: test.hang, with: {sleep_ms: 60000}}
+)");
+    process p({"run", graph, "--home", tmp.path, "--plugin-path", fixtures + "/good"}, tmp.path);
+    // wait until the run is recorded as running
+    bool running = false;
+    for (int i = 0; i < 100 && !running; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      running = contains(slurp(p.err_file), "wait  running");
+    }
+    CHECK(running);
+    ::kill(p.pid, sig);
+    auto r = p.wait();
+    INFO("stderr: " << r.err);
+    CHECK(r.rc == 130);
+    CHECK(contains(r.out, "cancelled"));
+    auto show = loom({"runs", "show", "1", "--json", "--home", tmp.path}, tmp);
+    auto run = nlohmann::json::parse(show.out);
+    CHECK(run["state"] == "cancelled");
+    CHECK(run["nodes"][0]["state"] == "cancelled");
+  }
+}
+
+TEST_CASE("two runs on one home at once are both recorded", "[cli][store]") {
+  temp_dir tmp;
+  auto graph = tmp.write("two.yaml", R"(name: two
+params: {out: a.txt}
+nodes:
+  - {id: gen, op: test.gen, with: {frames: 40, rows: 10, sleep_ms: 5}}
+  - {id: sink, op: test.collect, inputs: gen, with: {path: "${params.out}"}}
+)");
+  std::vector<std::string> common{"run", graph, "--home", tmp.path, "--plugin-path", fixtures + "/good", "-q"};
+  auto a_args = common, b_args = common;
+  a_args.insert(a_args.end(), {"--set", "out=a.txt"});
+  b_args.insert(b_args.end(), {"--set", "out=b.txt"});
+  process a(a_args, tmp.path), b(b_args, tmp.path);
+  CHECK(a.wait().rc == 0);
+  CHECK(b.wait().rc == 0);
+  auto list = loom({"runs", "list", "--json", "--home", tmp.path}, tmp);
+  auto runs = nlohmann::json::parse(list.out);
+  REQUIRE(runs.size() == 2);
+  CHECK(runs[0]["id"] != runs[1]["id"]);
+  for (auto& run : runs) {
+    CHECK(run["state"] == "succeeded");
+    CHECK(run["nodes"][1]["rows_in"] == 400);
+  }
+}
+
+TEST_CASE("ops list and describe document every operator", "[cli][ops]") {
+  temp_dir tmp;
+  auto list = loom({"ops", "list", "--json"}, tmp);
+  REQUIRE(list.rc == 0);
+  auto ops = nlohmann::json::parse(list.out);
+  std::set<std::string> names;
+  for (auto& op : ops) {
+    names.insert(op["name"]);
+    CHECK_FALSE(op["description"].get<std::string>().empty());
+    for (auto& p : op["params"])
+      CHECK_FALSE(p["description"].get<std::string>().empty());
+  }
+  CHECK(names.count("ingest.csv"));
+  CHECK(names.count("sink.csv"));
+  CHECK(names.count("map"));
+
+  auto d = loom({"ops", "describe", "ingest.csv", "--json"}, tmp);
+  REQUIRE(d.rc == 0);
+  auto op = nlohmann::json::parse(d.out);
+  CHECK(op["outputs"][0]["name"] == "out");
+  CHECK(op["outputs"][0]["type"] == "frame");
+  bool path_required = false;
+  for (auto& p : op["params"])
+    if (p["name"] == "path")
+      path_required = p["required"] == true && p["type"] == "string";
+  CHECK(path_required);
+
+  auto text = loom({"ops", "describe", "sink.csv"}, tmp);
+  CHECK(text.rc == 0);
+  CHECK(contains(text.out, "Parameters:"));
+  CHECK(contains(text.out, "Example:"));
+
+  auto unknown = loom({"ops", "describe", "sink.cvs"}, tmp);
+  CHECK(unknown.rc == 2);
+  CHECK(contains(unknown.err, "did you mean 'sink.csv'"));
+}
+
+TEST_CASE("plugins inspect prints a library or one clear error line", "[cli][plugins]") {
+  temp_dir tmp;
+  auto ok = loom({"plugins", "inspect", fixtures + "/good/libtest_ops.so", "--json"}, tmp);
+  REQUIRE(ok.rc == 0);
+  auto doc = nlohmann::json::parse(ok.out);
+  CHECK(doc["name"] == "loom-test-ops");
+  CHECK(doc["abi"] == "1.0");
+  CHECK(doc["operators"].size() >= 5);
+
+  auto broken = loom({"plugins", "inspect", fixtures + "/broken/libabi_major.so"}, tmp);
+  CHECK(broken.rc == 2);
+  CHECK(contains(broken.err, "ABI"));
+  CHECK(std::count(broken.err.begin(), broken.err.end(), '\n') == 1);
+
+  // broken libraries on the plugin path are reported and skipped; the rest works
+  auto list = loom({"ops", "list", "--plugin-path", fixtures + "/broken"}, tmp);
+  CHECK(list.rc == 0);
+  CHECK(contains(list.out, "ingest.csv"));
+  CHECK(contains(list.err, "warning: plugin"));
+}
+
+TEST_CASE("runs show of an unknown run is invalid input", "[cli][store]") {
+  temp_dir tmp;
+  auto r = loom({"runs", "show", "42", "--home", tmp.path}, tmp);
+  CHECK(r.rc == 2);
+  CHECK(contains(r.err, "42"));
+}
