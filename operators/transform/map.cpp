@@ -1,8 +1,7 @@
 // map — passes a table through, optionally selecting, renaming and filtering columns.
 #include <loom/frame.hpp>
+#include <loom/params.hpp>
 #include <loom/sdk.hpp>
-
-#include <nlohmann/json.hpp>
 
 #include <map>
 
@@ -28,28 +27,9 @@ public:
     return s;
   }
 
-  explicit map_op(sdk::context& ctx) {
-    auto params = nlohmann::json::parse(ctx.params_json());
-    auto strings = [&](const char* key) {
-      std::vector<std::string> out;
-      if (params.contains(key) && !params[key].is_null())
-        for (auto& v : params[key]) {
-          if (!v.is_string())
-            throw sdk::error(std::string(key) + ": every entry must be a column name (string)");
-          out.push_back(v.get<std::string>());
-        }
-      return out;
-    };
-    select_ = strings("select");
-    drop_nulls_ = strings("drop_nulls");
-    has_select_ = params.contains("select") && !params["select"].is_null();
-    if (params.contains("rename") && params["rename"].is_object())
-      for (auto& [k, v] : params["rename"].items()) {
-        if (!v.is_string())
-          throw sdk::error("rename: the new name of '" + k + "' must be a string");
-        rename_[k] = v.get<std::string>();
-      }
-  }
+  explicit map_op(sdk::context& ctx)
+    : has_select_(ctx.has_param("select")), select_(sdk::param_strings(ctx, "select")),
+      drop_nulls_(sdk::param_strings(ctx, "drop_nulls")), rename_(sdk::param_string_map(ctx, "rename")) {}
 
   void on_input(sdk::context& ctx, uint32_t, const sdk::message& msg) override {
     if (!has_select_ && rename_.empty() && drop_nulls_.empty()) {
@@ -57,28 +37,18 @@ public:
       return;
     }
     auto f = sdk::frame_view::of(msg);
-    auto col_of = [&](const std::string& name) {
-      int i = f.index(name);
-      if (i < 0) {
-        std::string have;
-        for (size_t c = 0; c < f.num_columns(); ++c)
-          have += (c ? ", " : "") + std::string(f.name(c));
-        throw sdk::error("no column '" + name + "' in the input (columns: " + have + ")", LOOM_ERR_BAD_DATA);
-      }
-      return static_cast<size_t>(i);
-    };
     std::vector<size_t> cols;
     if (has_select_)
       for (auto& n : select_)
-        cols.push_back(col_of(n));
+        cols.push_back(f.require(n));
     else
       for (size_t c = 0; c < f.num_columns(); ++c)
         cols.push_back(c);
     for (auto& [from, to] : rename_)
-      col_of(from);
+      f.require(from);
     std::vector<size_t> null_checks;
     for (auto& n : drop_nulls_)
-      null_checks.push_back(col_of(n));
+      null_checks.push_back(f.require(n));
     sdk::frame_builder b;
     for (auto c : cols) {
       std::string name(f.name(c));

@@ -279,11 +279,16 @@ int cmd_runs_show(const common_options& opts, const std::string& id, bool logs, 
             << "  host     " << r.host << "  pid " << r.pid << "\n";
   if (!r.error.empty())
     std::cout << "  error    " << r.error << "\n";
-  std::cout << "\n  " << std::left << std::setw(14) << "NODE" << std::setw(14) << "OP" << std::setw(11) << "STATE"
+  int wid = 6, wop = 4;
+  for (auto& n : r.nodes) {
+    wid = std::max(wid, static_cast<int>(n.id.size()) + 2);
+    wop = std::max(wop, static_cast<int>(n.op.size()) + 2);
+  }
+  std::cout << "\n  " << std::left << std::setw(wid) << "NODE" << std::setw(wop) << "OP" << std::setw(11) << "STATE"
             << std::setw(9) << "ATTEMPTS" << std::setw(10) << "ROWS IN" << std::setw(10) << "ROWS OUT"
             << std::setw(10) << "REJECTED" << "TIME\n";
   for (auto& n : r.nodes) {
-    std::cout << "  " << std::left << std::setw(14) << n.id << std::setw(14) << n.op << std::setw(11) << n.state
+    std::cout << "  " << std::left << std::setw(wid) << n.id << std::setw(wop) << n.op << std::setw(11) << n.state
               << std::setw(9) << n.attempts << std::setw(10) << n.rows_in << std::setw(10) << n.rows_out
               << std::setw(10) << n.rows_rejected << fmt_duration(n.started_ms, n.ended_ms) << "\n";
     if (!n.error.empty() && n.state != "succeeded")

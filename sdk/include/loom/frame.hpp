@@ -71,6 +71,22 @@ public:
         return static_cast<int>(i);
     return -1;
   }
+  /// Index of the column called `n`; throws error(LOOM_ERR_BAD_DATA) naming it and
+  /// listing the columns present when there is none.
+  size_t require(std::string_view n) const {
+    int i = index(n);
+    if (i < 0)
+      throw error("no column '" + std::string(n) + "' in the input (columns: " + describe_columns() + ")",
+                  LOOM_ERR_BAD_DATA);
+    return static_cast<size_t>(i);
+  }
+  /// "a (string), b (f64)": the columns, for error messages.
+  std::string describe_columns() const {
+    std::string out;
+    for (size_t c = 0; c < num_columns(); ++c)
+      out += (c ? ", " : "") + std::string(name(c)) + " (" + to_string(type(c)) + ")";
+    return out;
+  }
   std::vector<field> schema() const {
     std::vector<field> out;
     for (size_t i = 0; i < num_columns(); ++i)
