@@ -8,6 +8,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -26,14 +27,24 @@ struct env {
   std::unique_ptr<caf::actor_system> sys;
   std::string dir;
 
-  env() {
+  caf::scheduler::test_coordinator* sched = nullptr; ///< set when deterministic
+
+  /// deterministic: CAF's test scheduler runs every actor on this thread, one message
+  /// at a time, and timers fire when the test says (virtual time).
+  explicit env(bool deterministic = false) {
     auto good = reg.load(std::string(LOOM_FIXTURE_DIR) + "/good/libtest_ops.so");
     REQUIRE(good);
     auto errs = reg.load_directories({std::string(LOOM_BINARY_DIR) + "/lib/loom/plugins"});
     REQUIRE(errs.empty());
     cfg.set("scheduler.max-threads", size_t{2});
     cfg.set("logger.verbosity", caf::atom("quiet"));
+    if (deterministic)
+      cfg.set("scheduler.policy", caf::atom("testing"));
     sys = std::make_unique<caf::actor_system>(cfg);
+    if (deterministic) {
+      sched = dynamic_cast<caf::scheduler::test_coordinator*>(&sys->scheduler());
+      REQUIRE(sched != nullptr);
+    }
     char tmpl[] = "/tmp/loom-exec-XXXXXX";
     REQUIRE(mkdtemp(tmpl) != nullptr);
     dir = tmpl;
@@ -57,6 +68,14 @@ struct env {
 
   run_result run(const graph_spec& g, run_options opts = {}) {
     opts.progress_interval_s = 0;
+    if (sched != nullptr) {
+      opts.detached_nodes = false;
+      opts.drive = [this] {
+        // run every pending message; when none is left, fire the next timer
+        if (sched->run() == 0 && !sched->trigger_timeout())
+          FAIL("deterministic run is stuck: no message and no timer pending");
+      };
+    }
     return execute(*sys, g, reg, opts);
   }
 
@@ -401,4 +420,66 @@ nodes:
   CHECK(rej[0] == "file,line,reason,raw");
   CHECK(rej[1].find(",6,\"expected 4 fields, found 2\",\"4,broken\"") != std::string::npos);
   CHECK(rej[2].find(",7,column 'id': 'x' is not a valid i64,\"x,bad id,1,true\"") != std::string::npos);
+}
+
+TEST_CASE("deterministic: a fast producer fills exactly the credit window", "[executor][flow][deterministic]") {
+  for (size_t credit : {1, 2, 5}) {
+    env e(true);
+    auto g = e.graph(R"(
+name: window
+nodes:
+  - {id: gen, op: test.gen, with: {frames: 25, rows: 4}}
+  - {id: sink, op: test.collect, inputs: gen, with: {path: out.txt}}
+)");
+    run_options opts;
+    opts.credit = credit;
+    auto r = e.run(g, opts);
+    REQUIRE(r.state == "succeeded");
+    CHECK(e.lines("out.txt") == gen_lines(25, 4));
+    // one thread, one message at a time: the producer runs until its window is full,
+    // never further
+    CHECK(r.max_queued.at("gen.out->sink.data") == credit);
+  }
+}
+
+TEST_CASE("deterministic: retry backoff is a timer, not a sleep", "[executor][retry][deterministic]") {
+  env e(true);
+  auto g = e.graph(R"(
+name: backoff
+nodes:
+  - {id: gen, op: test.gen, with: {frames: 12, rows: 2}}
+  - id: flaky
+    op: test.fail
+    inputs: gen
+    with: {after: 4, attempts: 2}
+    retries: {max: 2, backoff: 1h}
+  - {id: sink, op: test.collect, inputs: flaky, with: {path: out.txt}}
+)");
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = e.run(g);
+  REQUIRE(r.state == "succeeded");
+  // two hours of backoff went by in virtual time
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+  CHECK(node(r, "flaky").attempts == 3);
+  CHECK(e.lines("out.txt") == gen_lines(12, 2));
+}
+
+TEST_CASE("deterministic: a failed branch leaves the others complete", "[executor][isolation][deterministic]") {
+  env e(true);
+  auto g = e.graph(R"(
+name: branches
+nodes:
+  - {id: gen, op: test.gen, with: {frames: 15, rows: 3}}
+  - {id: bad, op: test.fail, inputs: gen, with: {after: 2}}
+  - {id: skipped, op: test.collect, inputs: bad, with: {path: skipped.txt}}
+  - {id: good, op: test.collect, inputs: gen, with: {path: good.txt}}
+)");
+  run_options opts;
+  opts.credit = 1;
+  auto r = e.run(g, opts);
+  CHECK(r.state == "failed");
+  CHECK(node(r, "bad").state == "failed");
+  CHECK(node(r, "skipped").state == "skipped");
+  CHECK(node(r, "good").state == "succeeded");
+  CHECK(e.lines("good.txt") == gen_lines(15, 3));
 }

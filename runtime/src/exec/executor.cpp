@@ -111,6 +111,7 @@ struct node_state : node_host {
   std::vector<bool> end_seen;       ///< per input port: the operator saw on_input_end
   std::vector<std::deque<message_ptr>> outbox;
   std::vector<std::vector<size_t>> credit; ///< per output port, per consumer
+  std::vector<std::vector<bool>> gone;     ///< per output port, per consumer: actor died
   std::vector<uint64_t> delivered;         ///< per output port, over all attempts
   std::vector<uint64_t> emitted;           ///< per output port, this attempt
   bool produce_done = false;
@@ -130,8 +131,11 @@ struct node_state : node_host {
     end_seen.assign(nin, false);
     outbox.resize(nout);
     credit.resize(nout);
-    for (size_t p = 0; p < nout; ++p)
+    gone.resize(nout);
+    for (size_t p = 0; p < nout; ++p) {
       credit[p].assign(plan->outputs[p].size(), run->opts.credit);
+      gone[p].assign(plan->outputs[p].size(), false);
+    }
     delivered.assign(nout, 0);
     ctx.host = this;
     ctx.op = plan->op;
@@ -284,7 +288,8 @@ struct node_state : node_host {
         count_out(static_cast<uint32_t>(p), *msg);
         for (size_t k = 0; k < cs.size(); ++k) {
           --credit[p][k];
-          note_outstanding(cs[k], run->opts.credit - credit[p][k]);
+          if (!gone[p][k])
+            note_outstanding(cs[k], run->opts.credit - credit[p][k]);
           self->send(run->actors[cs[k].node], data_atom::value, cs[k].port, msg);
         }
       }
@@ -293,8 +298,6 @@ struct node_state : node_host {
 
   /// Records how many messages are sent but not yet taken by that consumer.
   void note_outstanding(const consumer_ref& c, size_t outstanding) {
-    if (outstanding > run->opts.credit)
-      return; // a detached consumer
     auto& st = *run->stats[c.node];
     std::lock_guard<std::mutex> guard(st.mtx);
     auto& m = st.max_queued[c.port];
@@ -493,8 +496,10 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self, shared_ptr_t run
     [=](credit_atom, uint32_t port, uint32_t slot) { self->state.on_credit(port, slot); },
     [=](detach_atom, uint32_t port, uint32_t slot) {
       auto& c = self->state.credit;
-      if (port < c.size() && slot < c[port].size())
+      if (port < c.size() && slot < c[port].size()) {
         c[port][slot] = SIZE_MAX / 2; // consumer is gone: never wait for it
+        self->state.gone[port][slot] = true;
+      }
       self->state.on_credit(port, slot);
     },
     [=](pump_atom) {
@@ -698,7 +703,8 @@ caf::behavior run_actor(caf::stateful_actor<run_state_t>* self, shared_ptr_t run
   for (size_t i = 0; i < n; ++i) {
     // detached: operator calls block (files, compute); on a thread of its own a node
     // never holds up the run actor or other nodes
-    run->actors.push_back(self->spawn<caf::detached>(node_actor, run, i));
+    run->actors.push_back(run->opts.detached_nodes ? self->spawn<caf::detached>(node_actor, run, i)
+                                                   : self->spawn(node_actor, run, i));
     self->monitor(run->actors.back());
   }
   // a node actor that dies without saying done (a bug, an exception escaping an
@@ -807,7 +813,10 @@ run_result execute(caf::actor_system& sys, const graph_spec& graph, const operat
   auto future = run->result.get_future();
   run->run = sys.spawn(run_actor, run);
   bool cancel_sent = false;
-  while (future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+  auto wait = std::chrono::milliseconds(opts.drive ? 0 : 50);
+  while (future.wait_for(wait) != std::future_status::ready) {
+    if (opts.drive)
+      opts.drive();
     if (!cancel_sent && opts.cancel != nullptr && opts.cancel->load()) {
       caf::anon_send(run->run, cancel_atom::value);
       cancel_sent = true;

@@ -56,6 +56,13 @@ struct run_options {
   std::function<void(const run_event&)> on_event;
   run_store* store = nullptr;     ///< where to record; may be null
   run_record* record = nullptr;   ///< the run's record in the store (updated as it goes)
+  /// Node actors get a thread each (operator calls block on files and compute, and
+  /// must not hold up the run actor or other nodes). Off only for tests that drive
+  /// CAF's deterministic test scheduler.
+  bool detached_nodes = true;
+  /// When set, execute() calls this while it waits instead of sleeping: a test drives
+  /// a deterministic scheduler (scheduler.policy = testing) with it.
+  std::function<void()> drive;
 };
 
 struct run_result {
