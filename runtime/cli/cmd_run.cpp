@@ -39,9 +39,7 @@ std::optional<graph_spec> load_and_validate(const std::string& file, const std::
   }
   auto graph = load_graph(file, overrides, diags);
   if (graph) {
-    for (auto& p : graph->plugins)
-      if (auto r = reg.load(p); !r)
-        diags.push_back({file, {}, "error", error_message(r.error())});
+    load_graph_plugins(*graph, reg, diags);
     validate_graph(*graph, reg, diags);
   }
   if (json) {

@@ -377,3 +377,36 @@ TEST_CASE("runs show of an unknown run is invalid input", "[cli][store]") {
   CHECK(r.rc == 2);
   CHECK(contains(r.err, "42"));
 }
+
+TEST_CASE("a graph names plugin libraries by path", "[cli][plugins]") {
+  temp_dir tmp;
+  fs::create_directories(tmp.path + "/lib");
+  fs::copy_file(fixtures + "/good/libtest_ops.so", tmp.path + "/lib/libtest_ops.so");
+  // `op: path#name` and `plugins:`, both relative to the graph file
+  auto graph = tmp.write("g.yaml", R"(name: by-path
+plugins: [lib/libtest_ops.so]
+nodes:
+  - {id: gen, op: "lib/libtest_ops.so#test.gen", with: {frames: 2, rows: 3}}
+  - {id: sink, op: test.collect, inputs: gen, with: {path: out.txt}}
+)");
+  auto r = loom({"run", graph, "--home", tmp.path, "-q"}, tmp);
+  CHECK(r.rc == 0);
+  CHECK(slurp(tmp.path + "/out.txt") == "0 3 0\n1 3 3\n");
+
+  auto ambiguous = tmp.write("a.yaml", R"(name: ambiguous
+nodes:
+  - {id: gen, op: lib/libtest_ops.so}
+)");
+  auto a = loom({"validate", ambiguous}, tmp);
+  CHECK(a.rc == 2);
+  CHECK(contains(a.err, ambiguous + ":3:19: error: plugin lib/libtest_ops.so provides"));
+  CHECK(contains(a.err, "#NAME"));
+
+  auto missing = tmp.write("m.yaml", R"(name: missing
+nodes:
+  - {id: gen, op: lib/nothing.so}
+)");
+  auto m = loom({"validate", missing}, tmp);
+  CHECK(m.rc == 2);
+  CHECK(contains(m.err, "no such file"));
+}

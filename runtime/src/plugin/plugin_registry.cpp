@@ -299,4 +299,45 @@ std::vector<std::string> plugin_registry::default_search_path() {
   return out;
 }
 
+bool load_graph_plugins(graph_spec& graph, plugin_registry& registry, diagnostics& out) {
+  size_t before = out.size();
+  for (auto& path : graph.plugins)
+    if (auto r = registry.load(path); !r)
+      out.push_back({graph.file, {}, "error", error_message(r.error())});
+  for (auto& node : graph.nodes) {
+    auto hash = node.op.find('#');
+    auto lib = node.op.substr(0, hash);
+    if (lib.size() < 4 || (lib.compare(lib.size() - 3, 3, ".so") != 0 && lib.find(".so.") == std::string::npos))
+      continue; // an operator name
+    auto path = std::filesystem::path(lib);
+    if (path.is_relative())
+      path = std::filesystem::path(graph.base_dir) / path;
+    auto loaded = registry.load(path.lexically_normal().string());
+    if (!loaded) {
+      out.push_back({graph.file, node.op_pos, "error", error_message(loaded.error())});
+      continue;
+    }
+    auto& ops = loaded->operators;
+    std::string list;
+    for (auto& o : ops)
+      list += (list.empty() ? "" : ", ") + o;
+    if (hash != std::string::npos) {
+      auto name = node.op.substr(hash + 1);
+      if (std::find(ops.begin(), ops.end(), name) == ops.end()) {
+        out.push_back({graph.file, node.op_pos, "error",
+                       "plugin " + lib + " has no operator '" + name + "' (it provides: " + list + ")"});
+        continue;
+      }
+      node.op = name;
+    } else if (ops.size() == 1) {
+      node.op = ops.front();
+    } else {
+      out.push_back({graph.file, node.op_pos, "error",
+                     "plugin " + lib + " provides " + std::to_string(ops.size()) + " operators (" + list +
+                       "); name one as " + lib + "#NAME"});
+    }
+  }
+  return out.size() == before;
+}
+
 } // namespace loom

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "loom/runtime/error.hpp"
+#include "loom/runtime/graph.hpp"
 #include "loom/runtime/operator_info.hpp"
 
 #include <map>
@@ -57,6 +58,14 @@ private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+/// Loads the libraries a graph names: every entry of `plugins:`, and every node
+/// whose `op` is a path to a library rather than an operator name —
+/// `op: lib/libmy_ops.so` (the library must provide exactly one operator) or
+/// `op: lib/libmy_ops.so#my.op` — resolved against the graph file's directory. Such
+/// a node's `op` becomes the operator's name. Every failure is a diagnostic at its
+/// place in the file; returns true when none was added.
+bool load_graph_plugins(graph_spec& graph, plugin_registry& registry, diagnostics& out);
 
 /// The host function table given to every plugin.
 const loom_host_api* host_api();
