@@ -199,7 +199,10 @@ int cmd_run(const common_options& opts, const std::string& file, const std::vect
         break;
       }
       case run_event::progress:
-        err << t << id << "  running  " << counters(ev.stats) << "\n";
+        err << t << id << "  running  " << counters(ev.stats);
+        if (ev.stats.started_ms)
+          err << ", " << fmt_secs((now_ms() - ev.stats.started_ms) / 1000.0);
+        err << "\n";
         break;
       case run_event::log:
         if (ev.state != "debug")
