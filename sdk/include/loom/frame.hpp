@@ -49,6 +49,9 @@ class frame_view {
 public:
   /// Verifies `bytes` as a Frame; throws error(LOOM_ERR_BAD_DATA) if they are not one.
   static frame_view of(std::span<const uint8_t> bytes) {
+    // root offset + file identifier come first; shorter is not a FlatBuffer at all
+    if (bytes.data() == nullptr || bytes.size() < 8)
+      throw error("message of " + std::to_string(bytes.size()) + " bytes is not a Frame", LOOM_ERR_BAD_DATA);
     flatbuffers::Verifier v(bytes.data(), bytes.size());
     if (!fb::FrameBufferHasIdentifier(bytes.data()) || !fb::VerifyFrameBuffer(v))
       throw error("message is not a valid Frame", LOOM_ERR_BAD_DATA);
