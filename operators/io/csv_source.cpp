@@ -20,24 +20,22 @@ namespace {
 
 using sdk::col_type;
 
-bool parse_i64(std::string_view s, int64_t& out) {
+/// Parses all of `s` (a leading '+' allowed) as a T.
+template <class T>
+bool parse_whole(std::string_view s, T& out) {
   if (s.empty())
     return false;
-  const char* b = s.data();
-  if (*b == '+')
-    ++b;
+  const char* b = s.data() + (s.front() == '+' ? 1 : 0);
   auto r = std::from_chars(b, s.data() + s.size(), out);
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
+bool parse_i64(std::string_view s, int64_t& out) {
+  return parse_whole(s, out);
+}
+
 bool parse_f64(std::string_view s, double& out) {
-  if (s.empty())
-    return false;
-  const char* b = s.data();
-  if (*b == '+')
-    ++b;
-  auto r = std::from_chars(b, s.data() + s.size(), out);
-  if (r.ec == std::errc() && r.ptr == s.data() + s.size())
+  if (parse_whole(s, out))
     return true;
   if (s == "nan" || s == "NaN") {
     out = std::nan("");

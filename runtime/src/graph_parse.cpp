@@ -6,6 +6,8 @@
 // while walking the tree, where aliases are counted each time they are expanded.
 #include "loom/runtime/graph.hpp"
 
+#include "graph_internal.hpp"
+
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/parser.h>
@@ -292,20 +294,6 @@ json resolve_scalar(const std::string& value, const std::string& tag) {
   if (auto f = parse_float(value))
     return *f;
   return value;
-}
-
-const char* json_type_name(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "bool";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "int";
-    case json::value_t::number_float: return "float";
-    case json::value_t::string: return "string";
-    case json::value_t::array: return "list";
-    case json::value_t::object: return "map";
-    default: return "value";
-  }
 }
 
 bool valid_id(const std::string& id) {

@@ -2,6 +2,8 @@
 // suggestions, hashing and topological order.
 #include "loom/runtime/graph.hpp"
 
+#include "graph_internal.hpp"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -237,6 +239,20 @@ std::vector<std::string> topological_order(const graph_spec& graph) {
     if (!done[i])
       order.push_back(graph.nodes[i].id);
   return order;
+}
+
+const char* json_type_name(const nlohmann::json& v) {
+  switch (v.type()) {
+    case nlohmann::json::value_t::null: return "null";
+    case nlohmann::json::value_t::boolean: return "bool";
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned: return "int";
+    case nlohmann::json::value_t::number_float: return "float";
+    case nlohmann::json::value_t::string: return "string";
+    case nlohmann::json::value_t::array: return "list";
+    case nlohmann::json::value_t::object: return "map";
+    default: return "value";
+  }
 }
 
 } // namespace loom

@@ -2,6 +2,8 @@
 // parameters, duplicate ids and cycles. Every error found is reported.
 #include "loom/runtime/graph.hpp"
 
+#include "graph_internal.hpp"
+
 #include <algorithm>
 #include <deque>
 #include <set>
@@ -30,20 +32,6 @@ std::string join(const std::vector<std::string>& items, const std::string& sep =
   for (size_t i = 0; i < items.size(); ++i)
     out += (i ? sep : "") + items[i];
   return out;
-}
-
-const char* json_type_name(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "bool";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "int";
-    case json::value_t::number_float: return "float";
-    case json::value_t::string: return "string";
-    case json::value_t::array: return "list";
-    case json::value_t::object: return "map";
-    default: return "value";
-  }
 }
 
 bool type_matches(loom_param_type type, const json& v) {
