@@ -45,62 +45,44 @@ loom_error* wrong_type(const char* name, const char* want, const nlohmann::json&
                                                 j.type_name() + ", not " + want);
 }
 
-loom_error* h_param_string(loom_context* ctx, const char* name, const char** out) {
+/// Looks parameter `name` up, checks it with `is` (else an error saying it is not
+/// `want`), and stores it with `store`.
+template <class Is, class Store>
+loom_error* get_param(loom_context* ctx, const char* name, const char* want, Is is, Store store) {
   try {
     const nlohmann::json* j = nullptr;
     if (auto err = param_lookup(ctx, name, &j))
       return err;
-    if (!j->is_string())
-      return wrong_type(name, "a string", *j);
-    auto& slot = ctx->string_params[name];
-    slot = j->get<std::string>();
-    *out = slot.c_str();
+    if (!is(*j))
+      return wrong_type(name, want, *j);
+    store(*j);
     return nullptr;
   } catch (const std::exception& e) {
     return new_error(LOOM_ERR_INTERNAL, e.what());
   }
+}
+
+loom_error* h_param_string(loom_context* ctx, const char* name, const char** out) {
+  return get_param(ctx, name, "a string", [](auto& j) { return j.is_string(); }, [&](auto& j) {
+    auto& slot = ctx->string_params[name]; // lives as long as ctx
+    slot = j.template get<std::string>();
+    *out = slot.c_str();
+  });
 }
 
 loom_error* h_param_int(loom_context* ctx, const char* name, int64_t* out) {
-  try {
-    const nlohmann::json* j = nullptr;
-    if (auto err = param_lookup(ctx, name, &j))
-      return err;
-    if (!j->is_number_integer())
-      return wrong_type(name, "an integer", *j);
-    *out = j->get<int64_t>();
-    return nullptr;
-  } catch (const std::exception& e) {
-    return new_error(LOOM_ERR_INTERNAL, e.what());
-  }
+  return get_param(ctx, name, "an integer", [](auto& j) { return j.is_number_integer(); },
+                   [&](auto& j) { *out = j.template get<int64_t>(); });
 }
 
 loom_error* h_param_float(loom_context* ctx, const char* name, double* out) {
-  try {
-    const nlohmann::json* j = nullptr;
-    if (auto err = param_lookup(ctx, name, &j))
-      return err;
-    if (!j->is_number())
-      return wrong_type(name, "a number", *j);
-    *out = j->get<double>();
-    return nullptr;
-  } catch (const std::exception& e) {
-    return new_error(LOOM_ERR_INTERNAL, e.what());
-  }
+  return get_param(ctx, name, "a number", [](auto& j) { return j.is_number(); },
+                   [&](auto& j) { *out = j.template get<double>(); });
 }
 
 loom_error* h_param_bool(loom_context* ctx, const char* name, int* out) {
-  try {
-    const nlohmann::json* j = nullptr;
-    if (auto err = param_lookup(ctx, name, &j))
-      return err;
-    if (!j->is_boolean())
-      return wrong_type(name, "a bool", *j);
-    *out = j->get<bool>() ? 1 : 0;
-    return nullptr;
-  } catch (const std::exception& e) {
-    return new_error(LOOM_ERR_INTERNAL, e.what());
-  }
+  return get_param(ctx, name, "a bool", [](auto& j) { return j.is_boolean(); },
+                   [&](auto& j) { *out = j.template get<bool>() ? 1 : 0; });
 }
 
 int h_param_has(loom_context* ctx, const char* name) {
