@@ -1,17 +1,9 @@
 // The executor on real CAF actors with the fixture operators (tests/fixtures):
 // ordering, flow control, retries, timeouts, cancellation, failure isolation, and
 // what ends up in the run store.
-#include "loom/runtime/executor.hpp"
-#include "loom/runtime/plugin_registry.hpp"
-
-#include <catch2/catch.hpp>
-
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-#include <caf/scheduler/test_coordinator.hpp>
+#include "run_env.hpp"
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -21,81 +13,8 @@ using namespace loom;
 
 namespace {
 
-struct env {
-  plugin_registry reg;
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  std::string dir;
-
-  caf::scheduler::test_coordinator* sched = nullptr; ///< set when deterministic
-
-  /// deterministic: CAF's test scheduler runs every actor on this thread, one message
-  /// at a time, and timers fire when the test says (virtual time).
-  explicit env(bool deterministic = false) {
-    auto good = reg.load(std::string(LOOM_FIXTURE_DIR) + "/good/libtest_ops.so");
-    REQUIRE(good);
-    auto errs = reg.load_directories({std::string(LOOM_BINARY_DIR) + "/lib/loom/plugins"});
-    REQUIRE(errs.empty());
-    cfg.set("scheduler.max-threads", size_t{2});
-    cfg.set("logger.verbosity", caf::atom("quiet"));
-    if (deterministic)
-      cfg.set("scheduler.policy", caf::atom("testing"));
-    sys = std::make_unique<caf::actor_system>(cfg);
-    if (deterministic) {
-      sched = dynamic_cast<caf::scheduler::test_coordinator*>(&sys->scheduler());
-      REQUIRE(sched != nullptr);
-    }
-    char tmpl[] = "/tmp/loom-exec-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-  }
-
-  ~env() {
-    sys.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-
-  graph_spec graph(const std::string& yaml) {
-    diagnostics diags;
-    auto g = parse_graph(yaml, dir + "/graph.yaml", {}, diags);
-    for (auto& d : diags)
-      INFO(d.format());
-    REQUIRE(g);
-    REQUIRE(validate_graph(*g, reg, diags));
-    return std::move(*g);
-  }
-
-  run_result run(const graph_spec& g, run_options opts = {}) {
-    opts.progress_interval_s = 0;
-    if (sched != nullptr) {
-      opts.detached_nodes = false;
-      opts.drive = [this] {
-        // run every pending message; when none is left, fire the next timer
-        if (sched->run() == 0 && !sched->trigger_timeout())
-          FAIL("deterministic run is stuck: no message and no timer pending");
-      };
-    }
-    return execute(*sys, g, reg, opts);
-  }
-
-  std::vector<std::string> lines(const std::string& file) {
-    std::ifstream in(dir + "/" + file);
-    std::vector<std::string> out;
-    std::string line;
-    while (std::getline(in, line))
-      out.push_back(line);
-    return out;
-  }
-};
-
-const node_record& node(const run_result& r, const std::string& id) {
-  for (auto& n : r.nodes)
-    if (n.id == id)
-      return n;
-  FAIL("no node " << id);
-  throw;
-}
+using loom::test::env;
+using loom::test::node;
 
 /// Expected collect file of test.gen with `frames` frames of `rows` rows.
 std::vector<std::string> gen_lines(int frames, int rows) {
