@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Loom needs to build and test on Debian 12, from Debian's
 # packages only. Idempotent: installs only what is missing. Run as root.
+#   scripts/setup.sh           build and test dependencies
+#   scripts/setup.sh --bench   also the peers the benchmarks in bench/ compare with
 set -euo pipefail
 
 packages=(
@@ -13,8 +15,12 @@ packages=(
   libboost-dev libboost-filesystem-dev
   catch2                        # Catch2 v2
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libssl-dev                    # sha256 of graph files
+  libssl-dev                    # sha256 of graph files, https
+  zlib1g-dev                    # gzip input
 )
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(python3-pandas time)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
