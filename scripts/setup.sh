@@ -17,6 +17,8 @@ packages=(
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libssl-dev                    # sha256 of graph files, https
   zlib1g-dev                    # gzip input
+  libfast-float-dev             # fast, exact number parsing in ingest
+  openssl                       # the https ingest test makes a self-signed certificate
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(python3-pandas time)

@@ -1,5 +1,6 @@
 // sink.csv — writes the frames it receives to a CSV file.
 #include "csv.hpp"
+#include "io_common.hpp"
 #include "io_ops.hpp"
 
 #include <loom/frame.hpp>
@@ -30,25 +31,10 @@ public:
     return s;
   }
 
-  explicit csv_sink(sdk::context& ctx) {
-    path_ = ctx.resolve_path(ctx.param_string("path"));
+  explicit csv_sink(sdk::context& ctx)
+    : file_(ctx.resolve_path(ctx.param_string("path")), ctx.run_id() + "-" + std::to_string(ctx.attempt())) {
     delim_ = csv_delimiter(ctx.param_string("delimiter"));
     header_ = ctx.param_bool("header");
-    auto parent = std::filesystem::path(path_).parent_path();
-    std::error_code ec;
-    if (!parent.empty())
-      std::filesystem::create_directories(parent, ec);
-    tmp_ = path_ + ".tmp-" + ctx.run_id() + "-" + std::to_string(ctx.attempt());
-    file_ = std::fopen(tmp_.c_str(), "wb");
-    if (file_ == nullptr)
-      throw sdk::error("cannot write " + tmp_ + ": " + std::strerror(errno), LOOM_ERR_IO);
-  }
-
-  ~csv_sink() override {
-    if (file_ != nullptr) { // not finished: leave nothing behind
-      std::fclose(file_);
-      std::remove(tmp_.c_str());
-    }
   }
 
   void on_input(sdk::context&, uint32_t, const sdk::message& msg) override {
@@ -84,16 +70,7 @@ public:
   }
 
   bool produce(sdk::context&) override {
-    if (std::fflush(file_) != 0 || std::fclose(file_) != 0) {
-      file_ = nullptr;
-      std::remove(tmp_.c_str());
-      throw sdk::error("cannot write " + path_ + ": " + std::strerror(errno), LOOM_ERR_IO);
-    }
-    file_ = nullptr;
-    if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-      std::remove(tmp_.c_str());
-      throw sdk::error("cannot rename " + tmp_ + " to " + path_ + ": " + std::strerror(errno), LOOM_ERR_IO);
-    }
+    file_.commit();
     return true;
   }
 
@@ -107,17 +84,14 @@ private:
     return true;
   }
 
-  void write(const std::string& text) {
-    if (std::fwrite(text.data(), 1, text.size(), file_) != text.size())
-      throw sdk::error("cannot write " + tmp_ + ": " + std::strerror(errno), LOOM_ERR_IO);
-  }
+  void write(const std::string& text) { file_.write(text); }
 
-  std::string path_, tmp_, line_;
+  atomic_file file_;
+  std::string line_;
   char delim_ = ',';
   bool header_ = true;
   bool have_schema_ = false;
   std::vector<sdk::field> schema_;
-  std::FILE* file_ = nullptr;
 };
 
 const sdk::op_registration csv_sink_op = sdk::registration<csv_sink>;

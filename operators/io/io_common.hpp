@@ -1,0 +1,396 @@
+// Shared by the loom-io operators: value parsing, inputs (a file, a glob of files, a
+// gzip file, an in-memory body), the `rejects` output, UTF-8 checks, atomic output
+// files and the parameters every table ingester declares.
+#pragma once
+
+#include <loom/frame.hpp>
+#include <loom/params.hpp>
+#include <loom/parse.hpp>
+#include <loom/sdk.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <glob.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <istream>
+#include <memory>
+#include <sstream>
+#include <streambuf>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace loom::ops {
+
+using sdk::col_type;
+
+// ---- values -------------------------------------------------------------------------
+
+using sdk::parse_bool;
+using sdk::parse_f64;
+using sdk::parse_i64;
+
+/// A type named in a `schema:` parameter.
+inline col_type type_from_name(const std::string& n, const std::string& column) {
+  if (n == "i64" || n == "int")
+    return col_type::i64;
+  if (n == "f64" || n == "float" || n == "double")
+    return col_type::f64;
+  if (n == "f32")
+    return col_type::f32;
+  if (n == "bool")
+    return col_type::boolean;
+  if (n == "string" || n == "str")
+    return col_type::string;
+  throw sdk::error("schema: unknown type '" + n + "' for column '" + column + "' (use i64, f64, f32, bool, string)");
+}
+
+/// Offset of the first byte that is not part of valid UTF-8 (overlong forms,
+/// surrogates and code points above U+10FFFF are invalid), or npos.
+inline size_t utf8_invalid_at(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return i;
+    }
+    if (i + len > n)
+      return i;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80)
+        return i;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+/// `s` with every invalid UTF-8 byte replaced by U+FFFD, cut to at most `limit`
+/// bytes (at a character boundary).
+inline std::string utf8_sanitize(std::string_view s, size_t limit = SIZE_MAX) {
+  std::string out;
+  while (!s.empty() && out.size() < limit) {
+    size_t bad = utf8_invalid_at(s);
+    size_t good = bad == std::string_view::npos ? s.size() : bad;
+    out.append(s.substr(0, good));
+    s.remove_prefix(good);
+    if (!s.empty()) {
+      out.append("\xEF\xBF\xBD");
+      s.remove_prefix(1);
+    }
+  }
+  if (out.size() > limit) {
+    size_t cut = limit;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80)
+      --cut;
+    out.resize(cut);
+  }
+  return out;
+}
+
+// ---- inputs ---------------------------------------------------------------------------
+
+/// Reads a gzip file (or, transparently, a plain one) through zlib.
+class gz_streambuf final : public std::streambuf {
+public:
+  explicit gz_streambuf(const std::string& path) : file_(gzopen(path.c_str(), "rb")) {
+    if (file_ == nullptr)
+      throw sdk::error("cannot open " + path + ": " + std::strerror(errno ? errno : ENOENT), LOOM_ERR_IO);
+    gzbuffer(file_, 1 << 17);
+  }
+  ~gz_streambuf() override {
+    if (file_ != nullptr)
+      gzclose(file_);
+  }
+  gz_streambuf(const gz_streambuf&) = delete;
+  gz_streambuf& operator=(const gz_streambuf&) = delete;
+  /// The zlib error that ended the stream early (truncated or corrupt file), if any.
+  const std::string& error() const { return error_; }
+
+protected:
+  int_type underflow() override {
+    if (gptr() < egptr())
+      return traits_type::to_int_type(*gptr());
+    int n = gzread(file_, buf_, sizeof buf_);
+    if (n <= 0) {
+      // a truncated stream ends with a short read and Z_BUF_ERROR, a corrupt one with -1
+      int code = Z_OK;
+      const char* msg = gzerror(file_, &code);
+      if (n < 0 || (code != Z_OK && code != Z_STREAM_END))
+        error_ = msg && *msg ? msg : "gzip read error";
+      return traits_type::eof();
+    }
+    setg(buf_, buf_, buf_ + n);
+    return traits_type::to_int_type(*gptr());
+  }
+
+private:
+  gzFile file_;
+  char buf_[1 << 16];
+  std::string error_;
+};
+
+/// One open input: a name (file path or URL, used in rejects and errors) and a stream.
+struct named_input {
+  std::string name;
+  std::unique_ptr<std::streambuf> buf;
+  std::unique_ptr<std::istream> in;
+  gz_streambuf* gz = nullptr;
+
+  /// Throws if the stream ended because of a read error rather than at its end.
+  void check() const {
+    if (gz != nullptr && !gz->error().empty())
+      throw sdk::error(name + ": cannot decompress: " + gz->error() + " (truncated or corrupt gzip file?)",
+                       LOOM_ERR_IO);
+    if (in->bad())
+      throw sdk::error(name + ": read error", LOOM_ERR_IO);
+  }
+};
+
+inline bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+/// Opens a file; a name ending in .gz is decompressed with zlib.
+inline std::unique_ptr<named_input> open_file(const std::string& path) {
+  auto in = std::make_unique<named_input>();
+  in->name = path;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw sdk::error("cannot open " + path + ": it is a directory", LOOM_ERR_IO);
+  if (ends_with(path, ".gz")) {
+    errno = 0;
+    auto gz = std::make_unique<gz_streambuf>(path);
+    in->gz = gz.get();
+    in->buf = std::move(gz);
+  } else {
+    auto fb = std::make_unique<std::filebuf>();
+    if (fb->open(path, std::ios::in | std::ios::binary) == nullptr)
+      throw sdk::error("cannot open " + path + ": " + std::strerror(errno), LOOM_ERR_IO);
+    in->buf = std::move(fb);
+  }
+  in->in = std::make_unique<std::istream>(in->buf.get());
+  return in;
+}
+
+/// An in-memory body (e.g. fetched over HTTP), named `name` in rejects.
+inline std::unique_ptr<named_input> memory_input(std::string name, std::string body) {
+  auto in = std::make_unique<named_input>();
+  in->name = std::move(name);
+  in->buf = std::make_unique<std::stringbuf>(std::move(body), std::ios::in);
+  in->in = std::make_unique<std::istream>(in->buf.get());
+  return in;
+}
+
+/// Something that opens the next input when the reader gets to it.
+using input_opener = std::function<std::unique_ptr<named_input>()>;
+
+inline bool has_glob_chars(std::string_view p) {
+  return p.find_first_of("*?[") != std::string_view::npos;
+}
+
+/// The files `pattern` names: itself, or every match of a glob in sorted order.
+inline std::vector<std::string> expand_glob(const std::string& pattern) {
+  if (!has_glob_chars(pattern)) {
+    std::error_code ec;
+    if (!std::filesystem::exists(pattern, ec))
+      throw sdk::error("cannot open " + pattern + ": no such file", LOOM_ERR_IO);
+    return {pattern};
+  }
+  glob_t g{};
+  int rc = glob(pattern.c_str(), 0, nullptr, &g);
+  std::vector<std::string> out;
+  if (rc == 0)
+    for (size_t i = 0; i < g.gl_pathc; ++i)
+      out.emplace_back(g.gl_pathv[i]);
+  globfree(&g);
+  if (rc != 0 && rc != GLOB_NOMATCH)
+    throw sdk::error("path: cannot expand " + pattern, LOOM_ERR_IO);
+  std::erase_if(out, [](const std::string& p) {
+    std::error_code ec;
+    return std::filesystem::is_directory(p, ec);
+  });
+  if (out.empty())
+    throw sdk::error("path: no file matches " + pattern, LOOM_ERR_IO);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// Openers for every file of a path parameter (glob and .gz allowed). The files are
+/// listed now; each is opened when the reader gets to it.
+inline std::vector<input_opener> file_inputs(const std::string& pattern) {
+  std::vector<input_opener> out;
+  for (auto& p : expand_glob(pattern))
+    out.push_back([p] { return open_file(p); });
+  return out;
+}
+
+// ---- rejects --------------------------------------------------------------------------
+
+/// The `rejects` output: file, line, reason, raw; counts, warns about the first few,
+/// and fails once more than max_errors records were rejected.
+class reject_log {
+public:
+  explicit reject_log(int64_t max_errors = -1) : max_errors_(max_errors) {
+    b_.add_column("file", col_type::string, false);
+    b_.add_column("line", col_type::i64, false);
+    b_.add_column("reason", col_type::string, false);
+    b_.add_column("raw", col_type::string, false);
+  }
+
+  void add(sdk::context& ctx, std::string_view file, uint64_t line, const std::string& reason,
+           std::string_view raw) {
+    ++count_;
+    ctx.add_rejected(1);
+    b_.append_string(0, file);
+    b_.append_i64(1, static_cast<int64_t>(line));
+    b_.append_string(2, reason);
+    b_.append_string(3, utf8_invalid_at(raw) == std::string_view::npos ? std::string(raw) : utf8_sanitize(raw));
+    b_.end_row();
+    std::string where = std::string(file) + (line ? ":" + std::to_string(line) : std::string());
+    if (count_ <= 5)
+      ctx.warn(where + ": rejected: " + reason);
+    if (max_errors_ >= 0 && count_ > static_cast<uint64_t>(max_errors_))
+      throw sdk::error(where + ": " + reason + " (" + std::to_string(count_) +
+                         " records rejected, more than max_errors = " + std::to_string(max_errors_) + ")",
+                       LOOM_ERR_BAD_DATA);
+  }
+
+  /// Emits the rejects gathered so far on `port`.
+  void flush(sdk::context& ctx, uint32_t port) {
+    if (b_.num_rows() > 0)
+      ctx.emit(port, b_.finish(seq_++));
+  }
+  uint64_t count() const { return count_; }
+
+private:
+  sdk::frame_builder b_;
+  int64_t max_errors_;
+  uint64_t count_ = 0, seq_ = 0;
+};
+
+// ---- options shared by the table ingesters ------------------------------------------------
+
+struct table_options {
+  int64_t frame_rows = 8192;
+  int64_t infer_rows = 1000;
+  int64_t max_errors = -1;
+  nlohmann::json schema; ///< column -> type name, or null
+};
+
+inline table_options read_table_options(const sdk::context& ctx) {
+  table_options o;
+  o.frame_rows = ctx.param_int("frame_rows");
+  o.infer_rows = ctx.param_int("infer_rows");
+  o.max_errors = ctx.param_int("max_errors");
+  if (o.frame_rows <= 0)
+    throw sdk::error("frame_rows must be positive, got " + std::to_string(o.frame_rows));
+  if (o.infer_rows <= 0)
+    throw sdk::error("infer_rows must be positive, got " + std::to_string(o.infer_rows));
+  if (ctx.has_param("schema")) {
+    o.schema = sdk::params(ctx).at("schema");
+    if (!o.schema.is_null() && !o.schema.is_object())
+      throw sdk::error("schema: expected a map of column name -> type");
+    for (auto& [k, v] : o.schema.items()) {
+      if (!v.is_string())
+        throw sdk::error("schema: the type of column '" + k + "' must be a string such as \"f64\"");
+      type_from_name(v.get<std::string>(), k);
+    }
+  }
+  return o;
+}
+
+/// Parameters every table ingester declares.
+inline std::vector<sdk::param> table_params() {
+  return {
+    {"frame_rows", LOOM_PARAM_INT, false, "8192", "rows per emitted frame"},
+    {"infer_rows", LOOM_PARAM_INT, false, "1000", "records sampled (from the start) to infer column types"},
+    {"max_errors", LOOM_PARAM_INT, false, "-1",
+     "fail the node when more than this many records are rejected (-1: never; 0: fail on the first)"},
+    {"schema", LOOM_PARAM_MAP, false, nullptr,
+     "column name -> type (i64, f64, f32, bool, string); overrides the inferred type"},
+  };
+}
+
+// ---- output files -------------------------------------------------------------------------
+
+/// A file written under a temporary name and renamed to its final name by commit();
+/// destroyed uncommitted, it leaves nothing behind. Parent directories are created.
+class atomic_file {
+public:
+  atomic_file(const std::string& path, const std::string& tag) : path_(path) {
+    auto parent = std::filesystem::path(path_).parent_path();
+    std::error_code ec;
+    if (!parent.empty())
+      std::filesystem::create_directories(parent, ec);
+    tmp_ = path_ + ".tmp-" + tag;
+    file_ = std::fopen(tmp_.c_str(), "wb");
+    if (file_ == nullptr)
+      throw sdk::error("cannot write " + tmp_ + ": " + std::strerror(errno), LOOM_ERR_IO);
+  }
+  ~atomic_file() {
+    if (file_ != nullptr) {
+      std::fclose(file_);
+      std::remove(tmp_.c_str());
+    }
+  }
+  atomic_file(const atomic_file&) = delete;
+  atomic_file& operator=(const atomic_file&) = delete;
+
+  void write(std::string_view text) {
+    if (std::fwrite(text.data(), 1, text.size(), file_) != text.size())
+      throw sdk::error("cannot write " + tmp_ + ": " + std::strerror(errno), LOOM_ERR_IO);
+  }
+
+  void commit() {
+    if (file_ == nullptr)
+      return;
+    bool ok = std::fflush(file_) == 0;
+    ok = std::fclose(file_) == 0 && ok;
+    file_ = nullptr;
+    if (!ok) {
+      std::remove(tmp_.c_str());
+      throw sdk::error("cannot write " + path_ + ": " + std::strerror(errno), LOOM_ERR_IO);
+    }
+    if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      std::remove(tmp_.c_str());
+      throw sdk::error("cannot rename " + tmp_ + " to " + path_ + ": " + std::strerror(errno), LOOM_ERR_IO);
+    }
+  }
+
+private:
+  std::string path_, tmp_;
+  std::FILE* file_ = nullptr;
+};
+
+} // namespace loom::ops

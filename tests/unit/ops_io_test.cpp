@@ -1,0 +1,662 @@
+// The loom-io operators through the real executor: ingest.csv (globs, gzip, nulls),
+// ingest.jsonl, ingest.text, sink.jsonl and ingest.http (against servers on loopback).
+#include "run_env.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+using namespace loom;
+using loom::test::env;
+using loom::test::node;
+using loom::test::read_file;
+using loom::test::write_file;
+
+namespace {
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+void gzip(const env& e, const std::string& name) {
+  REQUIRE(std::system(("gzip -f '" + e.dir + "/" + name + "'").c_str()) == 0);
+}
+
+/// rows in = rows out + rows rejected for a source: every data record is one or the other.
+void check_accounting(const run_result& r, const std::string& id, uint64_t records) {
+  CHECK(node(r, id).rows_out + node(r, id).rows_rejected == records);
+}
+
+} // namespace
+
+// ---- ingest.csv ------------------------------------------------------------------------
+
+TEST_CASE("ingest.csv: a glob reads files in sorted order as one table, gzip included", "[io][csv]") {
+  env e;
+  write_file(e, "in/b.csv", "id,name,score\n3,c,3.5\n4,d,x\n");
+  write_file(e, "in/a.csv", "\xEF\xBB\xBFid,name,score\r\n1,a,1.5\r\n2,b,2\r\n");
+  write_file(e, "in/c.csv", "id,name,score\n5,e,5.25\n6,\"f\n");
+  write_file(e, "in/d.csv", "id,name,score\n\n7,g,7\n8,h\n");
+  gzip(e, "in/d.csv");
+  write_file(e, "in/notes.txt", "not csv");
+  auto r = e.run(e.graph(R"(
+name: glob
+nodes:
+  - {id: load, op: ingest.csv, with: {path: "in/*.csv*", infer_rows: 2}}
+  - {id: out, op: sink.csv, inputs: load.out, with: {path: out.csv}}
+  - {id: rej, op: sink.csv, inputs: load.rejects, with: {path: rej.csv}}
+)"));
+  REQUIRE(r.state == "succeeded");
+  // score inferred from the first two records of a.csv: 1.5, 2 -> f64
+  CHECK(read_file(e, "out.csv") == "id,name,score\n1,a,1.5\n2,b,2\n3,c,3.5\n5,e,5.25\n7,g,7\n");
+  CHECK(read_file(e, "rej.csv") ==
+        "file,line,reason,raw\n" +
+        e.dir + "/in/b.csv,3,column 'score': 'x' is not a valid f64,\"4,d,x\"\n" +
+        e.dir + "/in/c.csv,3,unterminated quoted field,\"6,\"\"f\n\"\n" +
+        e.dir + "/in/d.csv.gz,4,\"expected 3 fields, found 2\",\"8,h\"\n");
+  CHECK(node(r, "load").rows_out == 5);
+  CHECK(node(r, "load").rows_rejected == 3);
+  check_accounting(r, "load", 8);
+}
+
+TEST_CASE("ingest.csv: files of one glob must share the header", "[io][csv]") {
+  env e;
+  write_file(e, "in/1.csv", "id,name\n1,a\n");
+  write_file(e, "in/2.csv", "id,label\n2,b\n");
+  auto r = e.run(e.graph(R"(
+name: mismatch
+nodes:
+  - {id: load, op: ingest.csv, with: {path: "in/?.csv"}}
+  - {id: out, op: sink.csv, inputs: load.out, with: {path: out.csv}}
+)"));
+  CHECK(r.state == "failed");
+  auto err = node(r, "load").error;
+  CHECK(contains(err, e.dir + "/in/2.csv:1: the header (id,label) differs from the header of " + e.dir + "/in/1.csv (id,name)"));
+  CHECK(!std::filesystem::exists(e.dir + "/out.csv"));
+}
+
+TEST_CASE("ingest.csv: missing files, empty globs and broken gzip are errors", "[io][csv]") {
+  env e;
+  write_file(e, "bad.csv", "id,name\n" + std::string(2000, 'x') + "\n");
+  gzip(e, "bad.csv");
+  {
+    // cut the gzip file in half
+    auto gz = read_file(e, "bad.csv.gz");
+    write_file(e, "bad.csv.gz", gz.substr(0, gz.size() / 2));
+  }
+  struct row {
+    std::string path, message;
+  } cases[] = {
+    {"nope.csv", "cannot open " + e.dir + "/nope.csv"},
+    {"none/*.csv", "path: no file matches " + e.dir + "/none/*.csv"},
+    {"bad.csv.gz", e.dir + "/bad.csv.gz: cannot decompress"},
+  };
+  for (auto& c : cases) {
+    INFO(c.path);
+    auto r = e.run(e.graph("name: missing\nnodes:\n  - {id: load, op: ingest.csv, with: {path: \"" + c.path + "\"}}\n"));
+    CHECK(r.state == "failed");
+    CHECK(contains(node(r, "load").error, c.message));
+  }
+}
+
+TEST_CASE("ingest.csv: null_values, delimiters, no header and schema", "[io][csv]") {
+  env e;
+  write_file(e, "semi.csv", "a;b;c\n1;NA;x\nnull;2.5;\n3;;NA\n");
+  write_file(e, "tab.tsv", "1\tyes\t-\n2\tno\t4\n");
+  write_file(e, "pipe.csv", "k|v\n01|true\n2|false\n");
+  auto r = e.run(e.graph(R"(
+name: options
+nodes:
+  - {id: semi, op: ingest.csv, with: {path: semi.csv, delimiter: ";"}}
+  - {id: semi_out, op: sink.jsonl, inputs: semi.out, with: {path: semi.jsonl}}
+  - {id: raw, op: ingest.csv, with: {path: semi.csv, delimiter: ";", null_values: []}}
+  - {id: raw_out, op: sink.jsonl, inputs: raw.out, with: {path: raw.jsonl}}
+  - {id: tab, op: ingest.csv, with: {path: tab.tsv, delimiter: tab, header: false, null_values: ["-"]}}
+  - {id: tab_out, op: sink.jsonl, inputs: tab.out, with: {path: tab.jsonl}}
+  - {id: pipe, op: ingest.csv, with: {path: pipe.csv, delimiter: "|", schema: {k: string}}}
+  - {id: pipe_out, op: sink.jsonl, inputs: pipe.out, with: {path: pipe.jsonl}}
+)"));
+  REQUIRE(r.state == "succeeded");
+  // default nulls: "", NA, null
+  CHECK(read_file(e, "semi.jsonl") == "{\"a\":1,\"b\":null,\"c\":\"x\"}\n"
+                                      "{\"a\":null,\"b\":2.5,\"c\":null}\n"
+                                      "{\"a\":3,\"b\":null,\"c\":null}\n");
+  // no null values: everything is text, and a is not a number column any more
+  CHECK(read_file(e, "raw.jsonl") == "{\"a\":\"1\",\"b\":\"NA\",\"c\":\"x\"}\n"
+                                     "{\"a\":\"null\",\"b\":\"2.5\",\"c\":\"\"}\n"
+                                     "{\"a\":\"3\",\"b\":\"\",\"c\":\"NA\"}\n");
+  CHECK(read_file(e, "tab.jsonl") == "{\"c0\":1,\"c1\":\"yes\",\"c2\":null}\n{\"c0\":2,\"c1\":\"no\",\"c2\":4}\n");
+  // schema keeps the leading zero of k
+  CHECK(read_file(e, "pipe.jsonl") == "{\"k\":\"01\",\"v\":true}\n{\"k\":\"2\",\"v\":false}\n");
+  CHECK(node(r, "semi").rows_out == 3);
+  CHECK(node(r, "tab").rows_out == 2);
+}
+
+TEST_CASE("ingest.csv: max_errors and bad parameters fail the node with a precise message", "[io][csv]") {
+  env e;
+  write_file(e, "in.csv", "a,b\n1,2\n3\n4,5,6\n7,8\n");
+  struct row {
+    std::string with, message;
+  } cases[] = {
+    {"{path: in.csv, max_errors: 1}", e.dir + "/in.csv:4: expected 2 fields, found 3 (2 records rejected, more than max_errors = 1)"},
+    {"{path: in.csv, max_errors: 0}", e.dir + "/in.csv:3: expected 2 fields, found 1 (1 records rejected"},
+    {"{path: in.csv, delimiter: \"ab\"}", "delimiter must be one character"},
+    {"{path: in.csv, frame_rows: 0}", "frame_rows must be positive"},
+    {"{path: in.csv, schema: {zz: i64}}", "schema names column 'zz', which is not in"},
+    {"{path: in.csv, schema: {a: decimal}}", "schema: unknown type 'decimal' for column 'a'"},
+  };
+  for (auto& c : cases) {
+    INFO(c.with);
+    auto r = e.run(e.graph("name: bad\nnodes:\n  - {id: load, op: ingest.csv, with: " + c.with + "}\n"));
+    CHECK(r.state == "failed");
+    CHECK(contains(node(r, "load").error, c.message));
+  }
+  auto r = e.run(e.graph("name: ok\nnodes:\n  - {id: load, op: ingest.csv, with: {path: in.csv, max_errors: 2}}\n"));
+  CHECK(r.state == "succeeded");
+  CHECK(node(r, "load").rows_out == 2);
+  CHECK(node(r, "load").rows_rejected == 2);
+}
+
+// ---- ingest.jsonl -----------------------------------------------------------------------
+
+TEST_CASE("ingest.jsonl: flattening, arrays as text, inferred types, missing keys", "[io][jsonl]") {
+  env e;
+  write_file(e, "in.jsonl",
+             "\xEF\xBB\xBF{\"id\": 1, \"user\": {\"name\": \"Ann\", \"geo\": {\"cc\": \"DE\"}}, \"score\": 1, \"ok\": true, \"tags\": [1, \"a\"]}\r\n"
+             "\n"
+             "{\"id\": 2, \"user\": {\"name\": \"Bob \\\"B\\\"\"}, \"score\": 2.5, \"ok\": false, \"tags\": [], \"mixed\": 7}\n"
+             "   \n"
+             "{\"id\": 3, \"score\": null, \"ok\": null, \"mixed\": \"seven\", \"extra\": {}}\n");
+  auto r = e.run(e.graph(R"(
+name: jsonl
+nodes:
+  - {id: load, op: ingest.jsonl, with: {path: in.jsonl}}
+  - {id: out, op: sink.csv, inputs: load.out, with: {path: out.csv}}
+)"));
+  REQUIRE(r.state == "succeeded");
+  // columns in order of first appearance; id i64, score f64 (1 and 2.5), ok bool,
+  // tags string (JSON text), mixed string (7 kept as its JSON text)
+  CHECK(read_file(e, "out.csv") ==
+        "id,user.name,user.geo.cc,score,ok,tags,mixed\n"
+        "1,Ann,DE,1,true,\"[1,\"\"a\"\"]\",\n"
+        "2,\"Bob \"\"B\"\"\",,2.5,false,[],7\n"
+        "3,,,,,,seven\n");
+  CHECK(node(r, "load").rows_out == 3);
+  CHECK(node(r, "load").rows_rejected == 0);
+}
+
+TEST_CASE("ingest.jsonl: every reject reason, with file and line", "[io][jsonl]") {
+  env e;
+  write_file(e, "in.jsonl",
+             "{\"a\": 1, \"b\": \"x\", \"c\": true}\n"          // 1 ok
+             "{\"a\": 2, \"b\": \"y\"}\n"                       // 2 ok (c null)
+             "{\"a\": 3, \"b\": \"z\", \"late\": 1}\n"          // 3 unknown key
+             "{\"a\": 1.5}\n"                                   // 4 not an i64
+             "not json\n"                                       // 5
+             "[1, 2]\n"                                         // 6 not an object
+             "{\"a\": 4, \"c\": \"yes\"}\n"                     // 7 not a bool
+             "{\"a\": 5, \"b\": {\"q\": 1}, \"b.q\": 2}\n"      // 8 duplicate after flattening
+             "{\"a\": 6, \"b\": 12, \"c\": false}\n"            // 9 ok: number into string column
+             "{\"a\": 7\n");                                    // 10 truncated
+  auto r = e.run(e.graph(R"(
+name: rejects
+nodes:
+  - {id: load, op: ingest.jsonl, with: {path: in.jsonl, infer_rows: 2}}
+  - {id: out, op: sink.jsonl, inputs: load.out, with: {path: out.jsonl}}
+  - {id: rej, op: sink.csv, inputs: load.rejects, with: {path: rej.csv}}
+)"));
+  REQUIRE(r.state == "succeeded");
+  CHECK(read_file(e, "out.jsonl") == "{\"a\":1,\"b\":\"x\",\"c\":true}\n"
+                                     "{\"a\":2,\"b\":\"y\",\"c\":null}\n"
+                                     "{\"a\":6,\"b\":\"12\",\"c\":false}\n");
+  auto rej = e.lines("rej.csv");
+  REQUIRE(rej.size() == 8);
+  std::string f = e.dir + "/in.jsonl";
+  CHECK(rej[1] == f + ",3,\"key 'late' is not a column (it is not in the first infer_rows = 2 records; name it in schema, or set unknown_keys: ignore)\",\"{\"\"a\"\": 3, \"\"b\"\": \"\"z\"\", \"\"late\"\": 1}\"");
+  CHECK(rej[2] == f + ",4,column 'a': 1.5 is not a valid i64,\"{\"\"a\"\": 1.5}\"");
+  CHECK(contains(rej[3], f + ",5,\"not valid JSON: parse error at line 1, column 2: syntax error"));
+  CHECK(contains(rej[3], ",not json"));
+  CHECK(rej[4] == f + ",6,not a JSON object but array,\"[1, 2]\"");
+  CHECK(rej[5] == f + ",7,\"column 'c': \"\"yes\"\" is not a valid bool\",\"{\"\"a\"\": 4, \"\"c\"\": \"\"yes\"\"}\"");
+  CHECK(contains(rej[6], f + ",8,key 'b.q' appears twice once nested objects are flattened,"));
+  CHECK(contains(rej[7], f + ",10,\"not valid JSON: parse error at line 1, column 8"));
+  CHECK(node(r, "load").rows_out == 3);
+  CHECK(node(r, "load").rows_rejected == 7);
+  check_accounting(r, "load", 10);
+}
+
+TEST_CASE("ingest.jsonl: unknown_keys ignore, schema columns and types, glob with gzip", "[io][jsonl]") {
+  env e;
+  write_file(e, "d/1.jsonl", "{\"id\": \"007\", \"v\": 1}\n{\"id\": \"008\", \"v\": 2}\n");
+  write_file(e, "d/2.jsonl", "{\"id\": \"009\", \"v\": 3, \"late\": \"x\", \"later\": 4}\n");
+  gzip(e, "d/2.jsonl");
+  auto r = e.run(e.graph(R"(
+name: opts
+nodes:
+  - {id: ignore, op: ingest.jsonl, with: {path: "d/*", infer_rows: 1, unknown_keys: ignore}}
+  - {id: i_out, op: sink.jsonl, inputs: ignore.out, with: {path: ignore.jsonl}}
+  - {id: schema, op: ingest.jsonl, with: {path: "d/*", infer_rows: 1, schema: {v: f64, later: i64}}}
+  - {id: s_out, op: sink.jsonl, inputs: schema.out, with: {path: schema.jsonl}}
+  - {id: s_rej, op: sink.csv, inputs: schema.rejects, with: {path: schema_rej.csv}}
+)"));
+  REQUIRE(r.state == "succeeded");
+  CHECK(read_file(e, "ignore.jsonl") == "{\"id\":\"007\",\"v\":1}\n{\"id\":\"008\",\"v\":2}\n{\"id\":\"009\",\"v\":3}\n");
+  // schema makes v f64 and adds 'later'; 'late' is still unknown -> the gz line is rejected
+  CHECK(read_file(e, "schema.jsonl") == "{\"id\":\"007\",\"v\":1.0,\"later\":null}\n{\"id\":\"008\",\"v\":2.0,\"later\":null}\n");
+  CHECK(contains(read_file(e, "schema_rej.csv"), e.dir + "/d/2.jsonl.gz,1,\"key 'late' is not a column"));
+  CHECK(node(r, "ignore").rows_rejected == 0);
+  CHECK(node(r, "schema").rows_rejected == 1);
+  check_accounting(r, "schema", 3);
+}
+
+TEST_CASE("ingest.jsonl: max_errors, bad parameters and empty input", "[io][jsonl]") {
+  env e;
+  write_file(e, "in.jsonl", "{\"a\": 1}\nnope\n{\"a\": 2}\n");
+  write_file(e, "empty.jsonl", "\n\n");
+  struct row {
+    std::string with, message;
+  } cases[] = {
+    {"{path: in.jsonl, max_errors: 0}", e.dir + "/in.jsonl:2: not valid JSON"},
+    {"{path: in.jsonl, unknown_keys: keep}", "unknown_keys must be reject or ignore, got 'keep'"},
+    {"{path: in.jsonl, infer_rows: -1}", "infer_rows must be positive"},
+    {"{path: in.jsonl, schema: {a: [i64]}}", "schema: the type of column 'a' must be a string"},
+    {"{path: empty.jsonl}", e.dir + "/empty.jsonl: no records"},
+  };
+  for (auto& c : cases) {
+    INFO(c.with);
+    auto r = e.run(e.graph("name: bad\nnodes:\n  - {id: load, op: ingest.jsonl, with: " + c.with + "}\n"));
+    CHECK(r.state == "failed");
+    CHECK(contains(node(r, "load").error, c.message));
+  }
+}
+
+// ---- sink.jsonl ---------------------------------------------------------------------------
+
+TEST_CASE("sink.jsonl: escapes, nulls, numbers, and a round trip through ingest.jsonl", "[io][sink]") {
+  env e;
+  write_file(e, "in.csv",
+             "i,f,b,s\n"
+             "1,1.0,true,\"quote \"\" back\\slash\"\n"
+             "-2,0.1,false,\"tab\tnew\nline\"\n"
+             ",1e300,,\x01 ctrl \xC3\xA9\n"
+             "4,nan,true,\xFF bad\n");
+  auto r = e.run(e.graph(R"(
+name: sink
+nodes:
+  - {id: load, op: ingest.csv, with: {path: in.csv}}
+  - {id: out, op: sink.jsonl, inputs: load.out, with: {path: out/rows.jsonl}}
+)"));
+  REQUIRE(r.state == "succeeded");
+  std::string expected =
+    "{\"i\":1,\"f\":1.0,\"b\":true,\"s\":\"quote \\\" back\\\\slash\"}\n"
+    "{\"i\":-2,\"f\":0.1,\"b\":false,\"s\":\"tab\\tnew\\nline\"}\n"
+    "{\"i\":null,\"f\":1e+300,\"b\":null,\"s\":\"\\u0001 ctrl \xC3\xA9\"}\n"
+    "{\"i\":4,\"f\":null,\"b\":true,\"s\":\"\xEF\xBF\xBD bad\"}\n";
+  CHECK(read_file(e, "out/rows.jsonl") == expected);
+  // what was written reads back with the same types and values
+  auto r2 = e.run(e.graph(R"(
+name: back
+nodes:
+  - {id: load, op: ingest.jsonl, with: {path: out/rows.jsonl}}
+  - {id: out, op: sink.jsonl, inputs: load.out, with: {path: again.jsonl}}
+)"));
+  REQUIRE(r2.state == "succeeded");
+  CHECK(read_file(e, "again.jsonl") == expected);
+}
+
+TEST_CASE("sink.jsonl: a failed run leaves no file behind", "[io][sink]") {
+  env e;
+  write_file(e, "in.csv", "a\n1\n2\nx\n");
+  auto r = e.run(e.graph(R"(
+name: fail
+nodes:
+  - {id: load, op: ingest.csv, with: {path: in.csv, max_errors: 0, frame_rows: 1, infer_rows: 2}}
+  - {id: out, op: sink.jsonl, inputs: load.out, with: {path: out/rows.jsonl}}
+)"));
+  CHECK(r.state == "failed");
+  CHECK(contains(node(r, "load").error, "column 'a': 'x' is not a valid i64"));
+  CHECK(!std::filesystem::exists(e.dir + "/out/rows.jsonl"));
+  REQUIRE(std::filesystem::exists(e.dir + "/out")); // the sink did start
+  for (auto& entry : std::filesystem::directory_iterator(e.dir + "/out"))
+    FAIL("left behind: " << entry.path());
+}
+
+// ---- ingest.text ----------------------------------------------------------------------------
+
+TEST_CASE("ingest.text files: labels from folders, extensions, size and UTF-8 rejects", "[io][text]") {
+  env e;
+  write_file(e, "docs/pos/a.txt", "great film\nloved it");
+  write_file(e, "docs/pos/b.txt", "\xEF\xBB\xBF" "caf\xC3\xA9 ok");
+  write_file(e, "docs/neg/c.txt", "boring");
+  write_file(e, "docs/neg/big.txt", std::string(50, 'z'));
+  write_file(e, "docs/neg/latin1.txt", "caf\xE9");
+  write_file(e, "docs/neg/notes.md", "not a review");
+  write_file(e, "docs/top.txt", "no label");
+  auto r = e.run(e.graph(R"(
+name: text
+nodes:
+  - {id: load, op: ingest.text, with: {path: docs, extensions: [.txt], max_bytes: 40, frame_rows: 2}}
+  - {id: out, op: sink.jsonl, inputs: load.out, with: {path: out.jsonl}}
+  - {id: rej, op: sink.csv, inputs: load.rejects, with: {path: rej.csv}}
+  - {id: all, op: ingest.text, with: {path: docs}}
+)"));
+  REQUIRE(r.state == "succeeded");
+  CHECK(read_file(e, "out.jsonl") == "{\"path\":\"neg/c.txt\",\"label\":\"neg\",\"text\":\"boring\"}\n"
+                                     "{\"path\":\"pos/a.txt\",\"label\":\"pos\",\"text\":\"great film\\nloved it\"}\n"
+                                     "{\"path\":\"pos/b.txt\",\"label\":\"pos\",\"text\":\"caf\xC3\xA9 ok\"}\n"
+                                     "{\"path\":\"top.txt\",\"label\":null,\"text\":\"no label\"}\n");
+  auto rej = e.lines("rej.csv");
+  REQUIRE(rej.size() == 3);
+  CHECK(rej[1] == e.dir + "/docs/neg/big.txt,0,\"document is 50 bytes, more than max_bytes = 40\",");
+  CHECK(rej[2] == e.dir + "/docs/neg/latin1.txt,0,not valid UTF-8 (byte 0xE9 at offset 3),caf\xEF\xBF\xBD");
+  CHECK(node(r, "load").rows_out == 4);
+  CHECK(node(r, "load").rows_rejected == 2);
+  CHECK(node(r, "load").frames_out == 3); // two of documents (frame_rows: 2), one of rejects
+  // no filter, default max_bytes: the .md file is read too; only latin1.txt is rejected
+  CHECK(node(r, "all").rows_out == 6);
+  CHECK(node(r, "all").rows_rejected == 1);
+}
+
+TEST_CASE("ingest.text lines: one document per line, blanks, CRLF, rejects with line numbers", "[io][text]") {
+  env e;
+  write_file(e, "corpus.txt", "\xEF\xBB\xBF" "first line\r\n\r\n  \nsecond \xC3\xA9\n\xC0\xAF overlong\n" + std::string(30, 'y') + "\nlast");
+  auto r = e.run(e.graph(R"(
+name: lines
+nodes:
+  - {id: load, op: ingest.text, with: {path: corpus.txt, mode: lines, max_bytes: 20}}
+  - {id: out, op: sink.csv, inputs: load.out, with: {path: out.csv}}
+  - {id: rej, op: sink.csv, inputs: load.rejects, with: {path: rej.csv}}
+  - {id: blanks, op: ingest.text, with: {path: corpus.txt, mode: lines, skip_blank: false, max_bytes: 100}}
+  - {id: b_out, op: sink.csv, inputs: blanks.out, with: {path: blanks.csv}}
+)"));
+  REQUIRE(r.state == "succeeded");
+  std::string f = e.dir + "/corpus.txt";
+  CHECK(read_file(e, "out.csv") == "path,line,text\n" + f + ",1,first line\n" + f + ",4,second \xC3\xA9\n" + f + ",7,last\n");
+  auto rej = e.lines("rej.csv");
+  REQUIRE(rej.size() == 3);
+  CHECK(rej[1] == f + ",5,not valid UTF-8 (byte 0xC0 at offset 0),\xEF\xBF\xBD\xEF\xBF\xBD overlong");
+  CHECK(rej[2] == f + ",6,\"document is 30 bytes, more than max_bytes = 20\"," + std::string(30, 'y'));
+  CHECK(node(r, "load").rows_out == 3);
+  CHECK(node(r, "load").rows_rejected == 2);
+  CHECK(e.lines("blanks.csv").size() == 1 + 6);
+  CHECK(node(r, "blanks").rows_rejected == 1);
+}
+
+TEST_CASE("ingest.text: bad parameters", "[io][text]") {
+  env e;
+  write_file(e, "one.txt", "x");
+  struct row {
+    std::string with, message;
+  } cases[] = {
+    {"{path: one.txt}", "is not a folder"},
+    {"{path: one.txt, mode: words}", "mode must be files or lines, got 'words'"},
+    {"{path: ., max_bytes: 0}", "max_bytes must be positive"},
+    {"{path: ., extensions: [\"\"]}", "extensions: an entry is empty"},
+    {"{path: nothing.txt, mode: lines}", "cannot open " + e.dir + "/nothing.txt"},
+  };
+  for (auto& c : cases) {
+    INFO(c.with);
+    auto r = e.run(e.graph("name: bad\nnodes:\n  - {id: load, op: ingest.text, with: " + c.with + "}\n"));
+    CHECK(r.state == "failed");
+    CHECK(contains(node(r, "load").error, c.message));
+  }
+}
+
+// ---- ingest.http ----------------------------------------------------------------------------
+
+namespace {
+
+std::string http_response(int status, const std::string& reason, const std::string& content_type,
+                          const std::string& body, const std::string& extra = "") {
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + content_type +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra + "Connection: close\r\n\r\n" + body;
+}
+
+/// A tiny HTTP server on 127.0.0.1 (ephemeral port) answering each path with a canned
+/// response (404 for others). The path "/hang" accepts and never answers.
+class test_server {
+public:
+  explicit test_server(std::map<std::string, std::string> responses) : responses_(std::move(responses)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd_, 16) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~test_server() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port) + path; }
+  std::vector<std::string> requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
+
+  int port = 0;
+
+private:
+  void loop() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0)
+        continue;
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0)
+        continue;
+      std::string req;
+      char buf[4096];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        auto n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0)
+          break;
+        req.append(buf, static_cast<size_t>(n));
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        requests_.push_back(req);
+      }
+      auto sp1 = req.find(' '), sp2 = req.find(' ', sp1 + 1);
+      std::string path = sp1 == std::string::npos ? "" : req.substr(sp1 + 1, sp2 - sp1 - 1);
+      if (path == "/hang") {
+        while (!stop_)
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      } else {
+        auto it = responses_.find(path);
+        std::string res = it != responses_.end() ? it->second
+                                                 : http_response(404, "Not Found", "text/plain", "no such thing: " + path);
+        size_t sent = 0;
+        while (sent < res.size()) {
+          auto n = ::send(c, res.data() + sent, res.size() - sent, MSG_NOSIGNAL);
+          if (n <= 0)
+            break;
+          sent += static_cast<size_t>(n);
+        }
+      }
+      ::close(c);
+    }
+  }
+
+  std::map<std::string, std::string> responses_;
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> requests_;
+};
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then closed).
+int closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+run_result run_http(env& e, const std::string& with) {
+  return e.run(e.graph("name: http\nnodes:\n"
+                       "  - {id: load, op: ingest.http, with: " + with + "}\n"
+                       "  - {id: out, op: sink.csv, inputs: load.out, with: {path: out.csv}}\n"
+                       "  - {id: rej, op: sink.csv, inputs: load.rejects, with: {path: rej.csv}}\n"));
+}
+
+} // namespace
+
+TEST_CASE("ingest.http: CSV and JSONL bodies, format detection, rejects name the URL", "[io][http]") {
+  test_server server({
+    {"/data.csv", http_response(200, "OK", "text/csv; charset=utf-8", "id,name\n1,a\n2,\"b,c\"\nx,d\n3\n")},
+    {"/events", http_response(200, "OK", "application/x-ndjson", "{\"id\": 1, \"u\": {\"n\": \"a\"}}\n{\"id\": \"x\"}\n")},
+    {"/export.jsonl?day=1", http_response(200, "OK", "application/octet-stream", "{\"k\": true}\n")},
+    {"/plain", http_response(200, "OK", "text/plain", "a;b\n1;2\n")},
+    {"/old", http_response(302, "Found", "text/plain", "", "Location: /data.csv\r\n")},
+  });
+  {
+    env e;
+    auto r = run_http(e, "{url: \"" + server.url("/data.csv") + "\", infer_rows: 2, headers: {X-Token: s3cret}}");
+    REQUIRE(r.state == "succeeded");
+    CHECK(read_file(e, "out.csv") == "id,name\n1,a\n2,\"b,c\"\n");
+    auto rej = e.lines("rej.csv");
+    REQUIRE(rej.size() == 3);
+    CHECK(rej[1] == server.url("/data.csv") + ",4,column 'id': 'x' is not a valid i64,\"x,d\"");
+    CHECK(rej[2] == server.url("/data.csv") + ",5,\"expected 2 fields, found 1\",3");
+    check_accounting(r, "load", 4);
+    CHECK(node(r, "load").metrics.at("http_status") == 200);
+    auto reqs = server.requests();
+    REQUIRE(!reqs.empty());
+    CHECK(reqs.back().rfind("GET /data.csv HTTP/1.1\r\n", 0) == 0);
+    CHECK(contains(reqs.back(), "X-Token: s3cret\r\n"));
+    CHECK(contains(reqs.back(), "Host: 127.0.0.1:" + std::to_string(server.port) + "\r\n"));
+  }
+  {
+    env e; // by Content-Type
+    auto r = run_http(e, "{url: \"" + server.url("/events") + "\", infer_rows: 1}");
+    REQUIRE(r.state == "succeeded");
+    CHECK(read_file(e, "out.csv") == "id,u.n\n1,a\n");
+    CHECK(contains(read_file(e, "rej.csv"), server.url("/events") + ",2,\"column 'id': \"\"x\"\" is not a valid i64\""));
+  }
+  {
+    env e; // by the URL's extension
+    auto r = run_http(e, "{url: \"" + server.url("/export.jsonl?day=1") + "\"}");
+    REQUIRE(r.state == "succeeded");
+    CHECK(read_file(e, "out.csv") == "k\ntrue\n");
+  }
+  {
+    env e; // text/plain: only an explicit format tells
+    auto r = run_http(e, "{url: \"" + server.url("/plain") + "\"}");
+    CHECK(r.state == "failed");
+    CHECK(contains(node(r, "load").error, "cannot tell whether the body is CSV or JSON Lines (Content-Type: 'text/plain')"));
+    auto r2 = run_http(e, "{url: \"" + server.url("/plain") + "\", format: csv, delimiter: \";\"}");
+    REQUIRE(r2.state == "succeeded");
+    CHECK(read_file(e, "out.csv") == "a,b\n1,2\n");
+  }
+  {
+    env e; // a redirect is followed
+    auto r = run_http(e, "{url: \"" + server.url("/old") + "\", infer_rows: 2}");
+    REQUIRE(r.state == "succeeded");
+    CHECK(read_file(e, "out.csv") == "id,name\n1,a\n2,\"b,c\"\n");
+  }
+}
+
+TEST_CASE("ingest.http: 404, connection refused, timeout and bad URLs fail clearly", "[io][http]") {
+  test_server server({});
+  env e;
+  int port = closed_port();
+  struct row {
+    std::string with, message;
+  } cases[] = {
+    {"{url: \"" + server.url("/missing.csv") + "\"}",
+     "GET " + server.url("/missing.csv") + ": HTTP 404 Not Found: no such thing: /missing.csv"},
+    {"{url: \"http://127.0.0.1:" + std::to_string(port) + "/x.csv\"}",
+     "cannot connect to 127.0.0.1:" + std::to_string(port) + ": Connection refused"},
+    {"{url: \"" + server.url("/hang") + "\", timeout_ms: 300}", "reading the response: timed out after 300 ms"},
+    {"{url: \"ftp://example.com/x.csv\"}", "url: 'ftp://example.com/x.csv' must start with http:// or https://"},
+    {"{url: \"http://127.0.0.1:99999/x.csv\"}", "bad port '99999'"},
+    {"{url: \"http:///x.csv\"}", "has no host"},
+    {"{url: \"" + server.url("/x.csv") + "\", format: xml}", "format must be csv, jsonl or auto, got 'xml'"},
+    {"{url: \"" + server.url("/x.csv") + "\", timeout_ms: 0}", "timeout_ms must be positive"},
+  };
+  for (auto& c : cases) {
+    INFO(c.with);
+    auto r = run_http(e, c.with);
+    CHECK(r.state == "failed");
+    CHECK(contains(node(r, "load").error, c.message));
+  }
+}
+
+TEST_CASE("ingest.http: https with certificate verification on loopback", "[io][http][tls]") {
+  env e;
+  // needs the openssl command (Debian's openssl package) to make a certificate and serve TLS
+  REQUIRE(std::system("command -v openssl >/dev/null 2>&1") == 0);
+  // a self-signed certificate for 127.0.0.1, and `openssl s_server -HTTP`, which answers
+  // GET /name with the file ./name (a whole HTTP response)
+  std::string cmd = "cd '" + e.dir + "' && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem "
+                    "-days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  write_file(e, "data.csv", http_response(200, "OK", "text/csv", "a,b\n1,x\n2,y\n"));
+  int port = closed_port();
+  cmd = "cd '" + e.dir + "' && (openssl s_server -accept 127.0.0.1:" + std::to_string(port) +
+        " -cert cert.pem -key key.pem -HTTP -quiet >server.log 2>&1 & echo $! > server.pid)";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  int pid = std::stoi(read_file(e, "server.pid"));
+  struct stopper {
+    int pid;
+    ~stopper() { ::kill(pid, SIGTERM); }
+  } stop{pid};
+  // wait until it listens
+  bool up = false;
+  for (int i = 0; i < 100 && !up; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    up = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (!up)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(up);
+  std::string url = "https://127.0.0.1:" + std::to_string(port) + "/data.csv";
+
+  auto ok = run_http(e, "{url: \"" + url + "\", ca_file: cert.pem}");
+  INFO(node(ok, "load").error);
+  REQUIRE(ok.state == "succeeded");
+  CHECK(read_file(e, "out.csv") == "a,b\n1,x\n2,y\n");
+
+  // the system's CAs do not know this certificate
+  auto untrusted = run_http(e, "{url: \"" + url + "\"}");
+  CHECK(untrusted.state == "failed");
+  CHECK(contains(node(untrusted, "load").error, "TLS handshake with 127.0.0.1: certificate verify failed"));
+
+  std::filesystem::remove(e.dir + "/out.csv");
+  auto unchecked = run_http(e, "{url: \"" + url + "\", verify_tls: false}");
+  REQUIRE(unchecked.state == "succeeded");
+  CHECK(read_file(e, "out.csv") == "a,b\n1,x\n2,y\n");
+
+  auto missing_ca = run_http(e, "{url: \"" + url + "\", ca_file: nope.pem}");
+  CHECK(missing_ca.state == "failed");
+  CHECK(contains(node(missing_ca, "load").error, "ca_file: cannot load " + e.dir + "/nope.pem"));
+}
