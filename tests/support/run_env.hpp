@@ -64,7 +64,7 @@ struct env {
   graph_spec graph(const std::string& yaml) {
     diagnostics diags;
     auto g = parse_graph(yaml, dir + "/graph.yaml", {}, diags);
-    bool valid = g && validate_graph(*g, reg, diags);
+    bool valid = g && validate_graph(*g, reg, diags) && !has_errors(diags);
     std::string messages;
     for (auto& d : diags)
       messages += d.format() + "\n";
