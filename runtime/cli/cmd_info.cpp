@@ -46,13 +46,20 @@ std::string summary(const std::string& description) {
 void print_op(const operator_info& op) {
   std::cout << op.name << " " << op.version << "  (plugin " << op.plugin_name << ")\n\n"
             << op.description << "\n\n";
-  auto ports = [](const char* title, const std::vector<port_info>& ps) {
+  // one name column wide enough for every port and parameter name
+  int w = 10;
+  for (auto* list : {&op.inputs, &op.outputs})
+    for (auto& p : *list)
+      w = std::max(w, static_cast<int>(p.name.size()) + 2);
+  for (auto& p : op.params)
+    w = std::max(w, static_cast<int>(p.name.size()) + 2);
+  auto ports = [w](const char* title, const std::vector<port_info>& ps) {
     std::cout << title << ":";
     if (ps.empty())
       std::cout << " none";
     std::cout << "\n";
     for (auto& p : ps)
-      std::cout << "  " << std::left << std::setw(12) << p.name << std::setw(9) << to_string(p.type)
+      std::cout << "  " << std::left << std::setw(w) << p.name << std::setw(9) << to_string(p.type)
                 << p.description << "\n";
   };
   ports("Inputs", op.inputs);
@@ -62,7 +69,7 @@ void print_op(const operator_info& op) {
     std::cout << " none";
   std::cout << "\n";
   for (auto& p : op.params) {
-    std::cout << "  " << std::left << std::setw(12) << p.name << std::setw(8) << to_string(p.type)
+    std::cout << "  " << std::left << std::setw(w) << p.name << std::setw(8) << to_string(p.type)
               << (p.required ? "required" : "default " + p.default_json.value_or("none")) << "\n"
               << "      " << p.description << "\n";
   }

@@ -410,3 +410,35 @@ nodes:
   CHECK(m.rc == 2);
   CHECK(contains(m.err, "no such file"));
 }
+
+TEST_CASE("the messy customers pipeline accounts for every row", "[cli][graphs]") {
+  temp_dir tmp;
+  auto graph = std::string(LOOM_SOURCE_DIR) + "/graphs/customers.yaml";
+  auto r = loom({"run", graph, "--home", tmp.path, "--set", "out=" + tmp.path + "/out", "-q"}, tmp);
+  REQUIRE(r.rc == 0);
+  auto show = loom({"runs", "show", "1", "--json", "--home", tmp.path}, tmp);
+  auto run = nlohmann::json::parse(show.out);
+  std::map<std::string, nlohmann::json> n;
+  for (auto& node : run["nodes"])
+    n[node["id"]] = node;
+  // 25 records: one has a missing field
+  CHECK(n["load"]["rows_out"] == 24);
+  CHECK(n["load"]["rows_rejected"] == 1);
+  // clean: a non-numeric age, an age above 100, a duplicate id
+  CHECK(n["clean"]["rows_in"] == 24);
+  CHECK(n["clean"]["rows_out"] == 21);
+  CHECK(n["clean"]["rows_rejected"] == 3);
+  CHECK(n["clean"]["metrics"]["dedupe.dropped"] == 1);
+  // every clean row is in exactly one split, and featurized there
+  CHECK(n["split"]["rows_in"] == 21);
+  CHECK(n["fit"]["rows_in"].get<int>() + n["apply"]["rows_in"].get<int>() == 21); // the state carries no rows
+  auto train = slurp(tmp.path + "/out/train_features.csv");
+  auto test = slurp(tmp.path + "/out/test_features.csv");
+  CHECK(std::count(train.begin(), train.end(), '\n') - 1 + std::count(test.begin(), test.end(), '\n') - 1 == 21);
+  CHECK(train.rfind("id,name,age,city=berlin,city=london,city=paris,city=__unknown__,", 0) == 0);
+  auto rejects = slurp(tmp.path + "/out/rejects_clean.csv");
+  CHECK(contains(rejects, "'thirty' is not a valid i64"));
+  CHECK(contains(rejects, "210 is above max 100"));
+  CHECK(contains(rejects, "duplicate,2,"));
+  CHECK(contains(slurp(tmp.path + "/out/rejects_load.csv"), "data/customers_messy.csv,12,\"expected 8 fields, found 7\""));
+}

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <initializer_list>
 #include <memory>
 #include <span>
@@ -132,7 +133,7 @@ public:
   std::string resolve_path(const std::string& path) const {
     if (path.empty() || path.front() == '/')
       return path;
-    return base_dir() + "/" + path;
+    return (std::filesystem::path(base_dir()) / path).lexically_normal().string();
   }
 
   loom_context* raw() const { return ctx_; }
