@@ -83,7 +83,15 @@ struct env {
           FAIL("deterministic run is stuck: no message and no timer pending");
       };
     }
-    return execute(*sys, g, reg, opts);
+    auto r = execute(*sys, g, reg, opts);
+    // shown with the next failing assertion: why the run did not succeed
+    if (r.state != "succeeded") {
+      UNSCOPED_INFO("run " << r.state << ": " << r.error);
+      for (auto& n : r.nodes)
+        if (!n.error.empty())
+          UNSCOPED_INFO("  node " << n.id << " " << n.state << ": " << n.error);
+    }
+    return r;
   }
 
   std::vector<std::string> lines(const std::string& file) {

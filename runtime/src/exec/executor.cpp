@@ -690,6 +690,9 @@ caf::behavior run_actor(caf::stateful_actor<run_state_t>* self, shared_ptr_t run
   auto& st = self->state;
   st.self = self;
   st.run = run;
+  // set here, before any node exists: nodes send to run->run from their own threads,
+  // and the spawning thread may not have stored the handle yet
+  run->run = caf::actor_cast<caf::actor>(self);
   auto n = run->plan.size();
   st.done.assign(n, false);
   st.remaining = n;
@@ -710,6 +713,10 @@ caf::behavior run_actor(caf::stateful_actor<run_state_t>* self, shared_ptr_t run
   // a node actor that dies without saying done (a bug, an exception escaping an
   // operator call) must not hang the run
   self->set_down_handler([=](caf::down_msg& dm) {
+    // A node that quits normally has sent `done` first, but CAF may deliver the down
+    // message ahead of it (system messages take priority): only abnormal exits count.
+    if (!dm.reason || dm.reason == caf::exit_reason::normal)
+      return;
     auto& s = self->state;
     for (size_t i = 0; i < s.run->actors.size(); ++i) {
       if (s.run->actors[i].address() != dm.source || s.done[i])
@@ -811,14 +818,14 @@ run_result execute(caf::actor_system& sys, const graph_spec& graph, const operat
     }
   }
   auto future = run->result.get_future();
-  run->run = sys.spawn(run_actor, run);
+  auto supervisor = sys.spawn(run_actor, run);
   bool cancel_sent = false;
   auto wait = std::chrono::milliseconds(opts.drive ? 0 : 50);
   while (future.wait_for(wait) != std::future_status::ready) {
     if (opts.drive)
       opts.drive();
     if (!cancel_sent && opts.cancel != nullptr && opts.cancel->load()) {
-      caf::anon_send(run->run, cancel_atom::value);
+      caf::anon_send(supervisor, cancel_atom::value);
       cancel_sent = true;
     }
   }

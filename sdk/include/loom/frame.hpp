@@ -216,8 +216,7 @@ public:
   const field& column(size_t i) const { return cols_[i].f; }
 
   void append_null(size_t c) {
-    auto& x = cols_[c];
-    x.has_null = true;
+    auto& x = cols_.at(c);
     mark(x, false);
     switch (x.f.type) {
       case col_type::f32: x.f32.push_back(0); break;
@@ -317,15 +316,27 @@ private:
     size_t count = 0;
   };
   col& typed(size_t c, col_type t) {
-    auto& x = cols_.at(c);
-    if (x.f.type != t)
+    if (c >= cols_.size())
+      throw error("frame_builder: no column " + std::to_string(c), LOOM_ERR_INTERNAL);
+    auto& x = cols_[c];
+    if (x.f.type != t) [[unlikely]]
       throw error("frame_builder: column '" + x.f.name + "' is " + to_string(x.f.type) +
                     ", not " + to_string(t),
                   LOOM_ERR_INTERNAL);
     return x;
   }
+  // The validity bitmap exists only once a column has a null: until then a value is
+  // just counted, and the first null fills in the bits of the rows before it.
   void mark(col& x, bool valid) {
     size_t row = x.count++;
+    if (valid && !x.has_null)
+      return;
+    if (!x.has_null) {
+      x.has_null = true;
+      x.validity.assign((row + 8) / 8, 0);
+      for (size_t r = 0; r < row; ++r)
+        x.validity[r / 8] |= static_cast<uint8_t>(1u << (r % 8));
+    }
     if (row / 8 >= x.validity.size())
       x.validity.push_back(0);
     if (valid)
