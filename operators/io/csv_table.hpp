@@ -37,42 +37,22 @@ inline csv_options read_csv_options(const sdk::context& ctx) {
   return o;
 }
 
-class csv_table {
+/// One record as read, before its values are typed.
+struct csv_record {
+  std::vector<std::string> fields;
+  uint64_t line = 0;
+  std::string raw;
+  size_t file = 0; ///< index into the table's file names
+};
+
+class csv_table : public sampled_table<csv_table, csv_record> {
 public:
   csv_table(csv_options o, std::vector<input_opener> inputs)
-    : o_(std::move(o)), inputs_(std::move(inputs)), rejects_(o_.max_errors) {}
-
-  /// Emits at most one frame of rows (port `out`) and the rejects so far (port
-  /// `rej`); true when the table is finished.
-  bool produce(sdk::context& ctx, uint32_t out = 0, uint32_t rej = 1) {
-    if (!started_)
-      start(ctx);
-    if (ctx.cancelled())
-      throw sdk::error("cancelled", LOOM_ERR_CANCELLED);
-    while (out_.num_rows() < static_cast<size_t>(o_.frame_rows)) {
-      if (!sample_.empty()) {
-        auto rec = std::move(sample_.front());
-        sample_.pop_front();
-        add(ctx, rec);
-        continue;
-      }
-      if (!read(ctx, scratch_))
-        break;
-      add(ctx, scratch_);
-    }
-    rejects_.flush(ctx, rej);
-    if (out_.num_rows() > 0)
-      ctx.emit(out, out_.finish(seq_++));
-    return eof_ && sample_.empty();
-  }
+    : sampled_table(o.max_errors, o.frame_rows), o_(std::move(o)), inputs_(std::move(inputs)) {}
 
 private:
-  struct record {
-    std::vector<std::string> fields;
-    uint64_t line = 0;
-    std::string raw;
-    size_t file = 0; ///< index into names_of_files_
-  };
+  friend class sampled_table<csv_table, csv_record>;
+  using record = csv_record;
 
   bool is_null(const std::string& v) const {
     for (auto& n : o_.null_values) // a few short strings: cheaper than hashing every field
@@ -256,20 +236,14 @@ private:
 
   csv_options o_;
   std::vector<input_opener> inputs_;
-  reject_log rejects_;
   size_t next_input_ = 0;
   std::unique_ptr<named_input> current_;
   std::unique_ptr<csv_reader> reader_;
   std::vector<std::string> file_names_; ///< every input opened so far, in order
   bool need_header_ = false, have_names_ = false;
   std::vector<std::string> names_;
-  bool started_ = false, eof_ = false;
   size_t ncols_ = 0;
-  std::deque<record> sample_;
-  record scratch_;
   std::vector<parsed> values_; ///< one record's values, reused
-  sdk::frame_builder out_;
-  uint64_t seq_ = 0;
 };
 
 } // namespace loom::ops

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -393,4 +394,56 @@ private:
   std::FILE* file_ = nullptr;
 };
 
+
+// ---- the ingest loop ---------------------------------------------------------------------
+
+/// The streaming loop of the table ingesters (CSV, JSON Lines): the records sampled
+/// for type inference are emitted first, then fresh ones, one frame per call. Derived
+/// provides start(ctx) (reads the sample into sample_, declares out_'s columns),
+/// read(ctx, Record&) (false at the end) and add(ctx, const Record&) (appends a row
+/// to out_ or rejects the record).
+template <class Derived, class Record>
+class sampled_table {
+public:
+  /// Emits at most one frame of rows (port `out`) and the rejects so far (port
+  /// `rej`); true when the table is finished.
+  bool produce(sdk::context& ctx, uint32_t out = 0, uint32_t rej = 1) {
+    auto& self = static_cast<Derived&>(*this);
+    if (!started_)
+      self.start(ctx);
+    if (ctx.cancelled())
+      throw sdk::error("cancelled", LOOM_ERR_CANCELLED);
+    while (out_.num_rows() < frame_rows_) {
+      if (!sample_.empty()) {
+        auto rec = std::move(sample_.front());
+        sample_.pop_front();
+        self.add(ctx, rec);
+        continue;
+      }
+      if (!self.read(ctx, scratch_))
+        break;
+      self.add(ctx, scratch_);
+    }
+    rejects_.flush(ctx, rej);
+    if (out_.num_rows() > 0)
+      ctx.emit(out, out_.finish(seq_++));
+    return eof_ && sample_.empty();
+  }
+
+protected:
+  sampled_table(int64_t max_errors, int64_t frame_rows)
+    : rejects_(max_errors), frame_rows_(static_cast<size_t>(frame_rows)) {}
+
+  reject_log rejects_;
+  bool started_ = false, eof_ = false;
+  std::deque<Record> sample_;
+  Record scratch_;
+  sdk::frame_builder out_;
+  uint64_t seq_ = 0;
+
+private:
+  size_t frame_rows_;
+};
+
 } // namespace loom::ops
+

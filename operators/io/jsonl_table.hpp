@@ -33,40 +33,22 @@ inline jsonl_options read_jsonl_options(const sdk::context& ctx) {
   return o;
 }
 
-class jsonl_table {
+/// One record as read, before its values are typed.
+struct jsonl_record {
+  std::vector<std::pair<std::string, nlohmann::ordered_json>> values; ///< flattened, in order
+  uint64_t line = 0;
+  std::string raw;
+  size_t file = 0;
+};
+
+class jsonl_table : public sampled_table<jsonl_table, jsonl_record> {
 public:
   jsonl_table(jsonl_options o, std::vector<input_opener> inputs)
-    : o_(std::move(o)), inputs_(std::move(inputs)), rejects_(o_.max_errors) {}
-
-  bool produce(sdk::context& ctx, uint32_t out = 0, uint32_t rej = 1) {
-    if (!started_)
-      start(ctx);
-    if (ctx.cancelled())
-      throw sdk::error("cancelled", LOOM_ERR_CANCELLED);
-    while (out_.num_rows() < static_cast<size_t>(o_.frame_rows)) {
-      if (!sample_.empty()) {
-        auto rec = std::move(sample_.front());
-        sample_.pop_front();
-        add(ctx, rec);
-        continue;
-      }
-      if (!read(ctx, scratch_))
-        break;
-      add(ctx, scratch_);
-    }
-    rejects_.flush(ctx, rej);
-    if (out_.num_rows() > 0)
-      ctx.emit(out, out_.finish(seq_++));
-    return eof_ && sample_.empty();
-  }
+    : sampled_table(o.max_errors, o.frame_rows), o_(std::move(o)), inputs_(std::move(inputs)) {}
 
 private:
-  struct record {
-    std::vector<std::pair<std::string, nlohmann::ordered_json>> values; ///< flattened, in order
-    uint64_t line = 0;
-    std::string raw;
-    size_t file = 0;
-  };
+  friend class sampled_table<jsonl_table, jsonl_record>;
+  using record = jsonl_record;
 
   /// Flattens `v` into `out` with dotted names; false (and `dup` set) on a name clash.
   static bool flatten(const nlohmann::ordered_json& v, const std::string& prefix,
@@ -259,18 +241,12 @@ private:
 
   jsonl_options o_;
   std::vector<input_opener> inputs_;
-  reject_log rejects_;
   size_t next_input_ = 0;
   std::unique_ptr<named_input> current_;
   std::vector<std::string> file_names_;
   uint64_t line_ = 0;
-  bool started_ = false, eof_ = false;
   std::unordered_map<std::string, size_t> index_;
-  std::deque<record> sample_;
-  record scratch_;
   std::vector<const nlohmann::ordered_json*> cells_;
-  sdk::frame_builder out_;
-  uint64_t seq_ = 0;
 };
 
 } // namespace loom::ops

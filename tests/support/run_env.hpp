@@ -120,6 +120,11 @@ inline std::string write_file(const env& e, const std::string& name, const std::
   return path;
 }
 
+/// Whether `s` contains `part`.
+inline bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
 /// The whole content of e.dir/name.
 inline std::string read_file(const env& e, const std::string& name) {
   std::ifstream in(e.dir + "/" + name, std::ios::binary);

@@ -22,12 +22,9 @@ using loom::test::env;
 using loom::test::node;
 using loom::test::read_file;
 using loom::test::write_file;
+using loom::test::contains;
 
 namespace {
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 void gzip(const env& e, const std::string& name) {
   REQUIRE(std::system(("gzip -f '" + e.dir + "/" + name + "'").c_str()) == 0);

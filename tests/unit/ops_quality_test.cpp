@@ -16,12 +16,9 @@ using loom::test::env;
 using loom::test::node;
 using loom::test::read_file;
 using loom::test::write_file;
+using loom::test::contains;
 
 namespace {
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 /// A run recorded in a store under e.dir/home<N>, so artifacts and logs can be read.
 struct recorded {
