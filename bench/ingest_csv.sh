@@ -15,22 +15,14 @@
 #        PYTHON (default /usr/bin/python3, Debian's, which has python3-pandas)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rows=${1:-1000000}
-repeat=${REPEAT:-3}
-py=${PYTHON:-/usr/bin/python3}
-loom="${BUILD_DIR:-build}/bin/loom"
 source bench/lib.sh
-bench_require
-
-work=$(mktemp -d)
+bench_init "$@"
 trap 'rm -rf "$work"' EXIT
-"$py" bench/gen_mixed_csv.py "$work/mixed.csv" "$rows"
 cat > "$work/ingest.yaml" <<YAML
 name: bench-ingest
 nodes:
   - {id: load, op: ingest.csv, with: {path: mixed.csv}}
 YAML
-cat "$work/mixed.csv" > /dev/null # page cache, for both
 
 bench_measure loom "$loom" run "$work/ingest.yaml" --home "$work/home" -q
 bench_measure pandas "$py" -c "import sys, pandas; df = pandas.read_csv(sys.argv[1]); assert len(df) == $rows" "$work/mixed.csv"

@@ -1,9 +1,17 @@
-# Shared by the bench/*.sh scripts (sourced): set-up checks, timing, the report.
-# Expects: rows, repeat, work (a temp dir), loom, py.
+# Shared by the bench/*.sh scripts (sourced): set-up, timing, the report.
 
-bench_require() {
+# bench_init [ROWS] : sets rows, repeat, py, loom and work (a new temp dir holding
+# mixed.csv, generated and read once so that it is in the page cache for every tool)
+bench_init() {
+  rows=${1:-1000000}
+  repeat=${REPEAT:-3}
+  py=${PYTHON:-/usr/bin/python3}
+  loom="${BUILD_DIR:-build}/bin/loom"
   [ -x "$loom" ] || { echo "build Loom first (scripts/dev.sh demo)" >&2; exit 2; }
   "$py" -c "import pandas" 2>/dev/null || { echo "needs python3-pandas: scripts/setup.sh --bench" >&2; exit 2; }
+  work=$(mktemp -d)
+  "$py" bench/gen_mixed_csv.py "$work/mixed.csv" "$rows"
+  cat "$work/mixed.csv" > /dev/null
 }
 
 # bench_measure LABEL command... : REPEAT runs, "seconds peak-KiB" lines in $work/LABEL

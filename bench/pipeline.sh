@@ -14,16 +14,9 @@
 # usage: bench/pipeline.sh [ROWS] ; env BUILD_DIR, REPEAT (default 3), PYTHON
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rows=${1:-1000000}
-repeat=${REPEAT:-3}
-py=${PYTHON:-/usr/bin/python3}
-loom="${BUILD_DIR:-build}/bin/loom"
 source bench/lib.sh
-bench_require
-
-work=$(mktemp -d)
+bench_init "$@"
 trap 'rm -rf "$work"' EXIT
-"$py" bench/gen_mixed_csv.py "$work/mixed.csv" "$rows"
 cat > "$work/pipeline.yaml" <<YAML
 name: bench-pipeline
 nodes:
@@ -58,7 +51,6 @@ for c in ("income", "score"):
     df[c] = (df[c] - df[c].mean()) / df[c].std(ddof=0)
 assert len(df) == int(sys.argv[2])
 PY
-cat "$work/mixed.csv" > /dev/null
 
 bench_measure loom "$loom" run "$work/pipeline.yaml" --home "$work/home" -q
 bench_measure pandas "$py" "$work/pipeline.py" "$work/mixed.csv" "$rows"
