@@ -288,6 +288,36 @@ nodes:
   }
 }
 
+TEST_CASE("a running run's metrics are visible before it ends, even with -q", "[cli][store]") {
+  temp_dir tmp;
+  auto graph = tmp.write("long.yaml", R"(name: long
+nodes:
+  - {id: gen, op: test.gen, with: {frames: 40, rows: 10, sleep_ms: 150}}
+)");
+  process p({"run", graph, "--home", tmp.path, "--plugin-path", fixtures + "/good", "-q"}, tmp.path);
+  // a second process reads the store while the first still runs
+  double seen = 0;
+  std::string state;
+  for (int i = 0; i < 100 && seen < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto show = process({"runs", "show", "1", "--json", "--home", tmp.path}, tmp.path).wait();
+    if (show.rc != 0)
+      continue; // not created yet
+    auto run = nlohmann::json::parse(show.out);
+    state = run["state"];
+    if (state != "running")
+      break;
+    seen = run["nodes"][0]["metrics"].value("frames_emitted", 0.0);
+  }
+  CHECK(state == "running");
+  CHECK(seen >= 3);
+  CHECK(seen < 40);
+  auto r = p.wait();
+  CHECK(r.rc == 0);
+  auto run = nlohmann::json::parse(loom({"runs", "show", "1", "--json", "--home", tmp.path}, tmp).out);
+  CHECK(run["nodes"][0]["metrics"]["frames_emitted"] == 40);
+}
+
 TEST_CASE("two runs on one home at once are both recorded", "[cli][store]") {
   temp_dir tmp;
   auto graph = tmp.write("two.yaml", R"(name: two

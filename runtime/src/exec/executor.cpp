@@ -511,6 +511,15 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self, shared_ptr_t run
 
 // ---- run actor -------------------------------------------------------------------
 
+/// One timer serves progress events and periodic persisting: the shorter of the two
+/// intervals that are on (persisting only matters when there is a store).
+std::chrono::milliseconds tick_interval(const run_options& o) {
+  double s = o.progress_interval_s > 0 ? o.progress_interval_s : 0;
+  if (o.store != nullptr && o.record != nullptr && o.persist_interval_s > 0)
+    s = s > 0 ? std::min(s, o.persist_interval_s) : o.persist_interval_s;
+  return std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+}
+
 struct run_state_t {
   caf::event_based_actor* self = nullptr;
   shared_ptr_t run;
@@ -739,9 +748,9 @@ caf::behavior run_actor(caf::stateful_actor<run_state_t>* self, shared_ptr_t run
     self->send(a, start_atom::value);
   if (n == 0)
     st.complete();
-  if (run->opts.progress_interval_s > 0)
-    self->delayed_send(self, std::chrono::milliseconds(int64_t(run->opts.progress_interval_s * 1000)),
-                       tick_atom::value);
+  auto tick = tick_interval(run->opts);
+  if (tick.count() > 0)
+    self->delayed_send(self, tick, tick_atom::value);
   return {
     [=](state_atom, size_t i, const std::string& state, uint32_t attempt, const std::string& error) {
       self->state.on_state(i, state, attempt, error);
@@ -757,12 +766,12 @@ caf::behavior run_actor(caf::stateful_actor<run_state_t>* self, shared_ptr_t run
     [=](cancel_atom) { self->state.cancel(); },
     [=](tick_atom) {
       auto& s = self->state;
-      for (size_t i = 0; i < s.nodes.size(); ++i)
-        if (s.nodes[i].state == "running")
-          s.emit_event({run_event::progress, s.run->elapsed(), s.nodes[i].id, "running", "", s.snapshot(i)});
+      if (s.run->opts.progress_interval_s > 0)
+        for (size_t i = 0; i < s.nodes.size(); ++i)
+          if (s.nodes[i].state == "running")
+            s.emit_event({run_event::progress, s.run->elapsed(), s.nodes[i].id, "running", "", s.snapshot(i)});
       s.persist();
-      self->delayed_send(self, std::chrono::milliseconds(int64_t(s.run->opts.progress_interval_s * 1000)),
-                         tick_atom::value);
+      self->delayed_send(self, tick_interval(s.run->opts), tick_atom::value);
     },
   };
 }

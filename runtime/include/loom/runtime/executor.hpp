@@ -51,6 +51,10 @@ struct run_options {
   std::string run_id = "local";
   size_t credit = 8;              ///< messages in flight per edge
   double progress_interval_s = 1.0; ///< how often progress events come (0 = never)
+  /// How often a running run's record (node counters and metrics) is rewritten in the
+  /// store, so `loom runs show` sees a long node's progress (e.g. per-epoch training
+  /// metrics) while it runs; 0 = only on node state changes.
+  double persist_interval_s = 1.0;
   /// Set to true (e.g. from a signal handler) to cancel the run.
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(const run_event&)> on_event;
