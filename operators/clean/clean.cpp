@@ -19,8 +19,9 @@ public:
       "clean", "0.1.0",
       "Cleans a table with per-column rules and optional deduplication, counting what every "
       "rule did. Rows that fail a rule go to `rejects` with the reason and their original "
-      "values; rows dropped by `nulls: drop` are counted as rejected but not emitted, so rows in "
-      "= rows out + rows rejected. Streams, unless a column uses `nulls: mean | median | "
+      "values (a row removed by `nulls: drop` too, with reason \"column 'X' is null (dropped)\": "
+      "`drop` and `reject` differ only in the counter they bump), so rows in = rows out + rows "
+      "rejected and every row can be found on one of the two ports. Streams, unless a column uses `nulls: mean | median | "
       "most_frequent` or `outliers`: those need statistics of the whole column, so then the "
       "whole table is held in memory (deduplication holds the keys seen so far).\n"
       "`columns` maps a column name to its rules, applied in this order (columns in name "
@@ -340,6 +341,7 @@ private:
       if (c.nulls == null_mode::drop) {
         if (counting)
           count(c.name + ".null_dropped");
+        reason = "column '" + c.name + "' is null (dropped)";
         return outcome::drop;
       }
       if (c.nulls == null_mode::reject) {
@@ -435,7 +437,6 @@ private:
       rej.add_column(fl.name, fl.type, fl.nullable);
     std::vector<value> cells(rules_.size());
     std::string reason, key;
-    uint64_t dropped = 0;
     for (size_t r = 0; r < f.num_rows(); ++r) {
       auto o = early(f, r, cells, reason, true);
       if (o == outcome::keep)
@@ -455,11 +456,7 @@ private:
           o = outcome::reject;
         }
       }
-      if (o == outcome::drop) {
-        ++dropped;
-        continue;
-      }
-      if (o == outcome::reject) {
+      if (o == outcome::reject || o == outcome::drop) {
         rej.append_string(0, reason);
         for (size_t c = 0; c < f.num_columns(); ++c)
           rej.append_from(c + 1, f, c, r);
@@ -475,7 +472,7 @@ private:
       }
       out.end_row();
     }
-    uint64_t rejected = rej.num_rows() + dropped;
+    uint64_t rejected = rej.num_rows();
     if (rejected)
       ctx.add_rejected(rejected);
     rows_rejected_ += rejected;

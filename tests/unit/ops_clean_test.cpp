@@ -92,7 +92,7 @@ TEST_CASE("clean nulls: drop, reject and constant stream", "[clean][nulls]") {
   auto res = run_clean("id,a,b,c\n1,1,x,p\n2,,y,q\n3,3,,\n4,4,z,\n",
                        "{columns: {a: {nulls: drop}, b: {nulls: reject}, c: {nulls: constant, fill: none}}}");
   CHECK(res.out == lines_t{"id,a,b,c", "1,1,x,p", "4,4,z,none"});
-  CHECK(res.rejects == lines_t{"reason,id,a,b,c", "column 'b' is null,3,3,,"});
+  CHECK(res.rejects == lines_t{"reason,id,a,b,c", "column 'a' is null (dropped),2,,y,q", "column 'b' is null,3,3,,"});
   CHECK(res.clean().rows_in == 4);
   CHECK(res.clean().rows_rejected == 2); // one dropped, one rejected
   CHECK(res.metric("a.null_dropped") == 1);
