@@ -130,8 +130,8 @@ public:
       "Adds (or replaces) columns computed per row from expressions over the other columns. "
       "Streams: each frame is handled as it arrives; nothing is held in memory. "
       "`columns` maps a column name to an expression; a name that exists in the input is replaced in "
-      "place, new names are appended after the input's columns in alphabetical order (the host passes "
-      "maps sorted by key). An expression may use other derived columns: they are computed first "
+      "place, new names are appended after the input's columns in the order `columns` lists them. "
+      "An expression may use other derived columns: they are computed first "
       "(dependency order; a cycle is an error); a column's own name in its expression means the input "
       "column. "
       "Language: numbers (1, 2.5, 1e3), strings in single or double quotes (backslash escapes \\n \\t "
@@ -171,7 +171,13 @@ public:
   }
 
   explicit derive_op(sdk::context& ctx) {
-    auto defs = sdk::param_string_map(ctx, "columns");
+    auto pairs = sdk::param_string_pairs(ctx, "columns");
+    std::map<std::string, std::string> defs;
+    for (auto& [name, text] : pairs) {
+      if (!defs.emplace(name, text).second)
+        throw sdk::error("derive: columns: '" + name + "' is given twice");
+      order_.push_back(name);
+    }
     if (defs.empty())
       throw sdk::error("derive: columns: give at least one column: expression");
     std::map<std::string, std::unique_ptr<expr::node>> parsed;
@@ -340,7 +346,7 @@ private:
       out_.add_column(fl.name, fl.type, fl.nullable);
       out_map_.push_back(src);
     }
-    for (auto& name : sorted_new_names(f))
+    for (auto& name : new_names(f))
       for (size_t k = 0; k < cols_.size(); ++k)
         if (cols_[k].name == name) {
           out_.add_column(name, expr::to_col(cols_[k].type), true);
@@ -348,12 +354,13 @@ private:
         }
   }
 
-  std::vector<std::string> sorted_new_names(const sdk::frame_view& f) const {
-    std::set<std::string> names;
-    for (auto& d : cols_)
-      if (f.index(d.name) < 0)
-        names.insert(d.name);
-    return {names.begin(), names.end()};
+  /// The derived names that are not input columns, in the order `columns` gives them.
+  std::vector<std::string> new_names(const sdk::frame_view& f) const {
+    std::vector<std::string> names;
+    for (auto& n : order_)
+      if (f.index(n) < 0)
+        names.push_back(n);
+    return names;
   }
 
   expr::getter input_getter(size_t c) {
@@ -391,6 +398,7 @@ private:
   }
 
   std::vector<derived> cols_;
+  std::vector<std::string> order_; ///< derived names in the order the graph lists them
   schema_guard guard_{"derive"};
   expr::evaluator eval_{{}};
   std::vector<expr::value> vals_;

@@ -6,6 +6,6 @@
 namespace loom {
 
 /// The graph-file name of a JSON value's type: null, bool, int, float, string, list, map.
-const char* json_type_name(const nlohmann::json& v);
+const char* json_type_name(const nlohmann::ordered_json& v);
 
 } // namespace loom

@@ -29,7 +29,7 @@ namespace loom {
 namespace {
 
 namespace fs = std::filesystem;
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 constexpr const char* substituted = "after ${params} substitution";
 

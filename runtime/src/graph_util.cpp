@@ -241,16 +241,16 @@ std::vector<std::string> topological_order(const graph_spec& graph) {
   return order;
 }
 
-const char* json_type_name(const nlohmann::json& v) {
+const char* json_type_name(const nlohmann::ordered_json& v) {
   switch (v.type()) {
-    case nlohmann::json::value_t::null: return "null";
-    case nlohmann::json::value_t::boolean: return "bool";
-    case nlohmann::json::value_t::number_integer:
-    case nlohmann::json::value_t::number_unsigned: return "int";
-    case nlohmann::json::value_t::number_float: return "float";
-    case nlohmann::json::value_t::string: return "string";
-    case nlohmann::json::value_t::array: return "list";
-    case nlohmann::json::value_t::object: return "map";
+    case nlohmann::ordered_json::value_t::null: return "null";
+    case nlohmann::ordered_json::value_t::boolean: return "bool";
+    case nlohmann::ordered_json::value_t::number_integer:
+    case nlohmann::ordered_json::value_t::number_unsigned: return "int";
+    case nlohmann::ordered_json::value_t::number_float: return "float";
+    case nlohmann::ordered_json::value_t::string: return "string";
+    case nlohmann::ordered_json::value_t::array: return "list";
+    case nlohmann::ordered_json::value_t::object: return "map";
     default: return "value";
   }
 }

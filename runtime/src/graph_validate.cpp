@@ -13,7 +13,7 @@ namespace loom {
 
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 std::string quote(const std::string& s) {
   return "'" + s + "'";

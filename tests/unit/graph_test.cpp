@@ -196,7 +196,7 @@ TEST_CASE("the header's example parses and validates", "[graph]") {
   // shorthand resolved, defaults applied
   CHECK(keep.inputs[0].port == "data");
   CHECK(keep.inputs[0].node_port == "out");
-  CHECK(load.with == json{{"path", "data/iris.csv"}, {"seed", 7}, {"header", true}, {"delimiter", ","}});
+  CHECK(load.with == nlohmann::ordered_json{{"path", "data/iris.csv"}, {"seed", 7}, {"header", true}, {"delimiter", ","}});
   CHECK(topological_order(*g) == std::vector<std::string>{"load", "keep"});
 }
 

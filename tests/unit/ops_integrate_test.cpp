@@ -80,10 +80,10 @@ TEST_CASE("derive: arithmetic, integer and float results, nulls and division by 
                   "        prec: \"1 + 2 * 3 - (4 - 1) * 2\"\n"
                   "        mixed: \"a + 0.5\"\n");
   REQUIRE(r.state == "succeeded");
-  // new columns follow the input's, in name order
-  CHECK(e.lines("out.csv") == std::vector<std::string>{"a,b,s,div,mixed,mod,neg,prec,sum",
-                                                        "1,2,x,0.5,1.5,1,-2,1,3",
-                                                        "3,0,y,,3.5,,-6,1,3",
+  // new columns follow the input's, in the order the graph file lists them
+  CHECK(e.lines("out.csv") == std::vector<std::string>{"a,b,s,sum,div,mod,neg,prec,mixed",
+                                                        "1,2,x,3,0.5,1,-2,1,1.5",
+                                                        "3,0,y,3,,,-6,1,3.5",
                                                         ",4,z,,,,,1,"});
   CHECK(node(r, "op").rows_in == 3);
   CHECK(node(r, "op").rows_out == 3);

@@ -31,7 +31,7 @@ void h_error_free(loom_error* err) {
   delete err;
 }
 
-loom_error* param_lookup(loom_context* ctx, const char* name, const nlohmann::json** out) {
+loom_error* param_lookup(loom_context* ctx, const char* name, const nlohmann::ordered_json** out) {
   auto it = ctx->params.find(name ? name : "");
   if (it == ctx->params.end() || it->is_null())
     return new_error(LOOM_ERR_INVALID_ARGUMENT,
@@ -40,7 +40,7 @@ loom_error* param_lookup(loom_context* ctx, const char* name, const nlohmann::js
   return nullptr;
 }
 
-loom_error* wrong_type(const char* name, const char* want, const nlohmann::json& j) {
+loom_error* wrong_type(const char* name, const char* want, const nlohmann::ordered_json& j) {
   return new_error(LOOM_ERR_INVALID_ARGUMENT, std::string("parameter '") + (name ? name : "") + "' is " +
                                                 j.type_name() + ", not " + want);
 }
@@ -50,7 +50,7 @@ loom_error* wrong_type(const char* name, const char* want, const nlohmann::json&
 template <class Is, class Store>
 loom_error* get_param(loom_context* ctx, const char* name, const char* want, Is is, Store store) {
   try {
-    const nlohmann::json* j = nullptr;
+    const nlohmann::ordered_json* j = nullptr;
     if (auto err = param_lookup(ctx, name, &j))
       return err;
     if (!is(*j))

@@ -4,6 +4,10 @@
 //
 //   auto columns = loom::sdk::param_strings(ctx, "columns");   // [a, b] -> {"a", "b"}
 //   auto renames = loom::sdk::param_string_map(ctx, "rename"); // {a: x} -> {"a": "x"}
+//   auto ordered = loom::sdk::param_string_pairs(ctx, "columns"); // in file order
+//
+// params() and params_json() keep the graph file's key order too (nlohmann::json
+// sorts keys; parse with nlohmann::ordered_json where the order matters).
 //
 // Both throw sdk::error naming the parameter when an entry is not a string.
 #pragma once
@@ -40,10 +44,12 @@ inline std::vector<std::string> param_strings(const context& ctx, const char* na
   return out;
 }
 
-/// A map-of-strings parameter; empty when the parameter is unset or null.
-inline std::map<std::string, std::string> param_string_map(const context& ctx, const char* name) {
-  auto all = params(ctx);
-  std::map<std::string, std::string> out;
+/// A map-of-strings parameter as (key, value) pairs in the order the graph file wrote
+/// them; empty when the parameter is unset or null.
+inline std::vector<std::pair<std::string, std::string>> param_string_pairs(const context& ctx,
+                                                                            const char* name) {
+  auto all = nlohmann::ordered_json::parse(ctx.params_json());
+  std::vector<std::pair<std::string, std::string>> out;
   auto it = all.find(name);
   if (it == all.end() || it->is_null())
     return out;
@@ -52,9 +58,15 @@ inline std::map<std::string, std::string> param_string_map(const context& ctx, c
   for (auto& [k, v] : it->items()) {
     if (!v.is_string())
       throw error(std::string(name) + ": the value of '" + k + "' must be a string, found " + v.dump());
-    out[k] = v.get<std::string>();
+    out.emplace_back(k, v.get<std::string>());
   }
   return out;
+}
+
+/// A map-of-strings parameter, sorted by key; empty when the parameter is unset or null.
+inline std::map<std::string, std::string> param_string_map(const context& ctx, const char* name) {
+  auto pairs = param_string_pairs(ctx, name);
+  return {pairs.begin(), pairs.end()};
 }
 
 } // namespace loom::sdk

@@ -81,7 +81,7 @@ struct node_spec {
   source_pos op_pos;
   std::vector<input_binding> inputs;
   /// `with:` after ${params.x} substitution; after validation, with defaults applied.
-  nlohmann::json with = nlohmann::json::object();
+  nlohmann::ordered_json with = nlohmann::ordered_json::object(); ///< keys in file order
   std::map<std::string, source_pos> with_pos; ///< position of each key under `with:`
   resource_request resources;
   std::map<std::string, std::string> placement;
@@ -96,7 +96,7 @@ struct graph_spec {
   std::string base_dir; ///< directory of the file (absolute); "." for text without a file
   std::string text;     ///< the file's text as read
   std::string hash;     ///< sha256 hex of text
-  nlohmann::json params = nlohmann::json::object(); ///< after --set overrides
+  nlohmann::ordered_json params = nlohmann::ordered_json::object(); ///< after --set overrides, in file order
   std::vector<std::string> plugins; ///< absolute paths
   std::vector<node_spec> nodes;
 

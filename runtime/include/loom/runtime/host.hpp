@@ -68,7 +68,7 @@ loom_error* new_error(loom_error_code code, std::string message);
 struct loom_context {
   loom::node_host* host = nullptr;
   const loom::operator_info* op = nullptr;
-  nlohmann::json params = nlohmann::json::object();
+  nlohmann::ordered_json params = nlohmann::ordered_json::object();
   std::string params_text;
   std::map<std::string, std::string> string_params; ///< keeps returned strings alive
   std::string node_id;
