@@ -118,10 +118,11 @@ TEST_CASE("derive: comparisons and three-valued logic", "[integrate][derive]") {
                   "        not_: \"not flag\"\n");
   REQUIRE(r.state == "succeeded");
   CHECK(e.lines("out.csv") ==
-        std::vector<std::string>{"x,y,s,flag,and_,andf,eq,ge,gt,lt,ne,not_,or_",
-                                 "1,1.5,abc,true,false,false,true,false,false,true,false,false,true",
-                                 "2,2,b,false,false,false,false,true,false,false,true,true,false",
-                                 "3,,,,,false,,,,,,,true"});
+        std::vector<std::string>{
+            "x,y,s,flag,gt,ge,eq,ne,lt,and_,andf,or_,not_",
+            "1,1.5,abc,true,false,false,true,false,true,false,false,true,false",
+            "2,2,b,false,false,true,false,true,false,false,false,false,true",
+            "3,,,,,,,,,,false,true,"});
 }
 
 TEST_CASE("derive: numeric functions", "[integrate][derive]") {
@@ -143,10 +144,11 @@ TEST_CASE("derive: numeric functions", "[integrate][derive]") {
                   "        isn: \"is_null(v)\"\n");
   REQUIRE(r.state == "succeeded");
   CHECK(e.lines("out.csv") ==
-        std::vector<std::string>{"v,n,abs_n,abs_v,ce,co,ex,fl,isn,lg,mn,mx,rnd,rnd2,rndneg,sq",
-                                 "-2.5,-7,7,2.5,-2,-2.5,2.718,-3,false,,-7,-2.5,-3,3.14,-10,",
-                                 "4,16,16,4,4,4,2.718,4,false,1.3863,3,16,4,3.14,20,4",
-                                 ",0,0,,,0,2.718,,true,,0,0,,3.14,0,0"});
+        std::vector<std::string>{
+            "v,n,abs_v,abs_n,sq,lg,ex,rnd,rnd2,rndneg,fl,ce,mn,mx,co,isn",
+            "-2.5,-7,2.5,7,,,2.718,-3,3.14,-10,-3,-2,-7,-2.5,-2.5,false",
+            "4,16,4,16,4,1.3863,2.718,4,3.14,20,4,4,3,16,4,false",
+            ",0,,0,0,,2.718,,3.14,0,,,0,0,0,true"});
 }
 
 TEST_CASE("derive: string functions", "[integrate][derive]") {
@@ -167,12 +169,14 @@ TEST_CASE("derive: string functions", "[integrate][derive]") {
                   "        tn: \"to_number(' 2.5e1 ') + 1\"\n"
                   "        u8: \"concat(length('h\xC3\xA9llo'), substr('h\xC3\xA9llo', 2, 2))\"\n");
   REQUIRE(r.state == "succeeded");
-  CHECK(e.lines("out.csv") ==
-        std::vector<std::string>{
-          "s,t,cat,ew,has,len,low,rep,sub,sub2,sw,tn,tr,ts,u8,up",
-          "  Hello World ,lo,lo-1true,false,true,11,  hello world ,  HeLLo WorLd ,ell,Hello World ,true,26,"
-          "Hello World,21,5\xC3\xA9l,  HELLO WORLD ",
-          "abc,,-1true,true,,3,abc,abc,bc,c,false,26,abc,4.5,5\xC3\xA9l,ABC"});
+  CHECK(
+      e.lines("out.csv") ==
+      std::vector<std::string>{
+          "s,t,up,low,tr,len,cat,sub,sub2,has,sw,ew,rep,ts,tn,u8",
+          "  Hello World ,lo,  HELLO WORLD ,  hello world ,Hello "
+          "World,11,lo-1true,ell,Hello World ,true,true,false,  HeLLo WorLd "
+          ",21,26,5\xC3\xA9l",
+          "abc,,ABC,abc,abc,3,-1true,bc,c,,false,true,abc,4.5,26,5\xC3\xA9l"});
 }
 
 TEST_CASE("derive: precedence, if, quoted names, replacing columns, dependency order", "[integrate][derive]") {
@@ -192,9 +196,11 @@ TEST_CASE("derive: precedence, if, quoted names, replacing columns, dependency o
                   "        p8: \"if(null, 1, 2) + if(true, 1, 2.5) * 0.5\"\n"
                   "        p9: \"if(x > 25, 'yes', null)\"\n");
   REQUIRE(r.state == "succeeded");
-  CHECK(e.lines("out.csv") == std::vector<std::string>{"a b,x,a0,p1,p2,p3,p4,p5,p6,p7,p8,p9,y,z",
-                                                        "1,20,210,4,6,true,true,3,3.5,-1,2.5,,21,small",
-                                                        "2,,,4,6,true,true,3,3.5,-1,2.5,,,big"});
+  CHECK(
+      e.lines("out.csv") ==
+      std::vector<std::string>{"a b,x,y,a0,z,p1,p2,p3,p4,p5,p6,p7,p8,p9",
+                               "1,20,21,210,small,4,6,true,true,3,3.5,-1,2.5,",
+                               "2,,,,big,4,6,true,true,3,3.5,-1,2.5,"});
 }
 
 TEST_CASE("derive: rows whose values fail go to rejects and are counted", "[integrate][derive]") {
@@ -204,7 +210,8 @@ TEST_CASE("derive: rows whose values fail go to rejects and are counted", "[inte
                   "        big: \"i * 2\"\n",
                   true);
   REQUIRE(r.state == "succeeded");
-  CHECK(e.lines("out.csv") == std::vector<std::string>{"s,i,big,n", "12,1,2,12", ",2,4,", " 7 ,3,6,7"});
+  CHECK(e.lines("out.csv") == std::vector<std::string>{"s,i,n,big", "12,1,12,2",
+                                                       ",2,,4", " 7 ,3,7,6"});
   CHECK(e.lines("rejects.csv") ==
         std::vector<std::string>{"reason,s,i",
                                  "derive: column 'n': to_number(): 'abc' is not a number,abc,1",
