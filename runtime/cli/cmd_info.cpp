@@ -13,7 +13,7 @@ namespace loom::cli {
 namespace {
 
 nlohmann::json port_json(const port_info& p) {
-  return {{"name", p.name}, {"type", to_string(p.type)}, {"description", p.description}};
+  return {{"name", p.name}, {"type", to_string(p.type)}, {"description", p.description}, {"optional", p.optional}};
 }
 
 nlohmann::json op_json(const operator_info& op) {
@@ -60,7 +60,7 @@ void print_op(const operator_info& op) {
     std::cout << "\n";
     for (auto& p : ps)
       std::cout << "  " << std::left << std::setw(w) << p.name << std::setw(9) << to_string(p.type)
-                << p.description << "\n";
+                << (p.optional ? "(optional) " : "") << p.description << "\n";
   };
   ports("Inputs", op.inputs);
   ports("Outputs", op.outputs);

@@ -187,7 +187,7 @@ private:
     }
     if (op && !unresolved_port)
       for (auto& port : op->inputs)
-        if (!bound.count(port.name))
+        if (!bound.count(port.name) && !port.optional)
           error(n.pos, "input " + quote(port.name) + " of " + describe(i) + " is not connected");
   }
 

@@ -29,6 +29,7 @@ public:
     add("split", {{"data", LOOM_MSG_FRAME, ""}}, {{"train", LOOM_MSG_FRAME, ""}, {"test", LOOM_MSG_FRAME, ""}}, {});
     add("evaluate", {{"model", LOOM_MSG_MODEL, ""}, {"data", LOOM_MSG_FRAME, ""}}, {{"metrics", LOOM_MSG_METRICS, ""}}, {});
     add("log", {{"data", LOOM_MSG_ANY, ""}}, {}, {});
+    add("score", {{"data", LOOM_MSG_FRAME, ""}, {"model", LOOM_MSG_MODEL, "", true}}, {}, {});
   }
 
   const operator_info* find(const std::string& name) const override {
@@ -666,6 +667,27 @@ nodes:
   CHECK(has(ds, "g.yaml:6:5: error: input 'right' of node 'j' (join) is not connected"));
   CHECK(has(ds, "g.yaml:9:1: error: input 'left' of node 'j' (join) is bound more than once"));
   CHECK(ds.size() == 2);
+}
+
+TEST_CASE("an optional input may be left unconnected, a required one not", "[graph][validate]") {
+  auto ok = check(doc(R"(
+name: v
+nodes:
+  - {id: a, op: ingest.csv, with: {path: x}}
+  - {id: s, op: score, inputs: {data: a}}
+)"));
+  INFO(dump(ok));
+  CHECK(ok.empty());
+  auto ds = check(doc(R"(
+name: v
+nodes:
+  - {id: a, op: ingest.csv, with: {path: x}}
+  - {id: t, op: train, inputs: a}
+  - {id: s, op: score, inputs: {model: t.model}}
+)"));
+  INFO(dump(ds));
+  CHECK(has(ds, "g.yaml:5:5: error: input 'data' of node 's' (score) is not connected"));
+  CHECK(ds.size() == 1);
 }
 
 TEST_CASE("parameter errors and defaults", "[graph][validate]") {

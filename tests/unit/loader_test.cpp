@@ -235,8 +235,6 @@ TEST_CASE("a plugin of another ABI major version is refused", "[loader]") {
                  std::to_string(LOOM_ABI_VERSION_MINOR)) != std::string::npos);
   CHECK(msg.find("ABI " + std::to_string(LOOM_ABI_VERSION_MAJOR) + "." +
                  std::to_string(LOOM_ABI_VERSION_MINOR)) != std::string::npos);
-  CHECK(msg.find("2.0") != std::string::npos);
-  CHECK(msg.find("1.0") != std::string::npos);
   check_still_works(reg);
 }
 
@@ -307,7 +305,8 @@ TEST_CASE("load_directories reports each broken library and loads the rest", "[l
     CHECK(errors[i].find('\n') == std::string::npos);
   }
   for (auto name : {"test.gen", "test.slow", "test.fail", "test.collect", "test.merge",
-                    "test.hang", "test.model_src", "test.bad_emit", "test.params", "dup.op"})
+                    "test.hang", "test.model_src", "test.bad_emit", "test.params", "test.model",
+                    "test.save", "dup.op"})
     CHECK(reg.find(name) != nullptr);
   REQUIRE(reg.plugins().size() == 2);
   CHECK(reg.plugins()[0].name == "dup-a");
@@ -392,7 +391,8 @@ TEST_CASE("inspect describes every operator of the good plugin", "[loader]") {
   CHECK(info.path == std::filesystem::absolute(good_plugin).string());
   const std::vector<std::string> names = {"test.gen", "test.slow", "test.fail",
                                           "test.collect", "test.merge", "test.hang",
-                                          "test.model_src", "test.bad_emit", "test.params"};
+                                          "test.model_src", "test.bad_emit", "test.params",
+                                          "test.model", "test.save"};
   CHECK(info.operators == names);
   REQUIRE(ops.size() == names.size());
 
@@ -422,6 +422,13 @@ TEST_CASE("inspect describes every operator of the good plugin", "[loader]") {
             {"f", LOOM_PARAM_FLOAT, false, "0.5"},
             {"b", LOOM_PARAM_BOOL, false, "false"},
             {"l", LOOM_PARAM_LIST, false, "[1,2]"}});
+  check_op(ops, "test.model", {}, {{"model", LOOM_MSG_MODEL}},
+           {{"kind", LOOM_PARAM_STRING, false, "\"logistic\""},
+            {"target", LOOM_PARAM_STRING, false, "\"\""},
+            {"classes", LOOM_PARAM_LIST, false, "[]"},
+            {"history", LOOM_PARAM_LIST, false, "[]"},
+            {"emit", LOOM_PARAM_BOOL, false, "true"}});
+  check_op(ops, "test.save", {{"data", LOOM_MSG_ANY}}, {}, {{"path", LOOM_PARAM_STRING, true, std::nullopt}});
 
   // inspect registers nothing and leaves the plugin loadable
   plugin_registry reg;

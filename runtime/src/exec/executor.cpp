@@ -55,6 +55,7 @@ struct producer_ref {
   size_t node;
   uint32_t port;
   uint32_t slot; ///< index among the consumers of that output port
+  bool connected = false; ///< false: an optional input the graph left unconnected
 };
 
 struct node_plan {
@@ -129,6 +130,13 @@ struct node_state : node_host {
     auto nout = plan->op->outputs.size();
     ended.assign(nin, false);
     end_seen.assign(nin, false);
+    // an optional input left unconnected has ended before anything arrives: the
+    // operator gets on_input_end for it first (and again in every retry, as replay)
+    for (size_t p = 0; p < nin; ++p)
+      if (!plan->inputs[p].connected) {
+        ended[p] = true;
+        inbox.push_back({static_cast<uint32_t>(p), nullptr, true});
+      }
     outbox.resize(nout);
     credit.resize(nout);
     gone.resize(nout);
@@ -740,7 +748,8 @@ caf::behavior run_actor(caf::stateful_actor<run_state_t>* self, shared_ptr_t run
         for (auto& c : plan.outputs[p])
           self->send(s.run->actors[c.node], abort_atom::value, c.port);
       for (auto& src : plan.inputs)
-        self->send(s.run->actors[src.node], detach_atom::value, src.port, src.slot);
+        if (src.connected)
+          self->send(s.run->actors[src.node], detach_atom::value, src.port, src.slot);
       s.on_done(i);
     }
   });
@@ -822,7 +831,7 @@ run_result execute(caf::actor_system& sys, const graph_spec& graph, const operat
         return res;
       }
       auto& consumers = sp.outputs[out];
-      p.inputs[in] = {src->second, static_cast<uint32_t>(out), static_cast<uint32_t>(consumers.size())};
+      p.inputs[in] = {src->second, static_cast<uint32_t>(out), static_cast<uint32_t>(consumers.size()), true};
       consumers.push_back({i, static_cast<uint32_t>(in)});
     }
   }

@@ -42,11 +42,20 @@ bool json_matches(const nlohmann::json& j, loom_param_type t) {
   return false;
 }
 
+// The type's LOOM_PORT_OPTIONAL bit becomes port_info::optional.
 std::vector<port_info> copy_ports(const loom_port_def* ports, uint32_t n) {
   std::vector<port_info> out;
-  for (uint32_t i = 0; i < n; ++i)
-    out.push_back({str(ports[i].name), ports[i].type, str(ports[i].description)});
+  for (uint32_t i = 0; i < n; ++i) {
+    auto raw = static_cast<uint32_t>(ports[i].type);
+    out.push_back({str(ports[i].name), static_cast<loom_message_type>(raw & ~uint32_t{LOOM_PORT_OPTIONAL}),
+                   str(ports[i].description), (raw & LOOM_PORT_OPTIONAL) != 0});
+  }
   return out;
+}
+
+bool known_type(loom_message_type t) {
+  return t == LOOM_MSG_ANY || t == LOOM_MSG_FRAME || t == LOOM_MSG_MODEL || t == LOOM_MSG_METRICS ||
+         t == LOOM_MSG_EVENT;
 }
 
 struct loaded_plugin {
@@ -165,6 +174,15 @@ loom_error* register_operator_impl(loom_registrar* reg, const loom_operator_def*
   for (auto& p : op.outputs)
     if (p.name.empty() || !seen.insert("out:" + p.name).second)
       return new_error(LOOM_ERR_INVALID_ARGUMENT, "operator '" + op.name + "': empty or duplicate output port '" + p.name + "'");
+  for (auto* ports : {&op.inputs, &op.outputs})
+    for (auto& p : *ports)
+      if (!known_type(p.type))
+        return new_error(LOOM_ERR_INVALID_ARGUMENT, "operator '" + op.name + "': port '" + p.name +
+                                                      "' has unknown message type " + std::to_string(p.type));
+  for (auto& p : op.outputs)
+    if (p.optional)
+      return new_error(LOOM_ERR_INVALID_ARGUMENT, "operator '" + op.name + "': output port '" + p.name +
+                                                    "' is marked optional; only input ports can be");
   for (uint32_t i = 0; i < def->num_params; ++i) {
     auto& d = def->params[i];
     param_info p;

@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define LOOM_ABI_VERSION_MAJOR 1
-#define LOOM_ABI_VERSION_MINOR 0
+#define LOOM_ABI_VERSION_MINOR 1
 
 /* The one symbol a plugin exports. */
 #define LOOM_PLUGIN_ENTRY_SYMBOL "loom_plugin_entry"
@@ -108,9 +108,16 @@ typedef enum loom_counter {
 
 /* ---- operator description (all pointers borrowed; the host copies them) -------- */
 
+/*
+ * Since ABI 1.1: OR'd into the `type` of an *input* port, marks it optional — a graph
+ * may leave it unconnected. The operator then gets on_input_end for that port (with
+ * no message before it) like for an input whose producer emitted nothing.
+ */
+#define LOOM_PORT_OPTIONAL 0x100
+
 typedef struct loom_port_def {
   const char* name;
-  loom_message_type type;
+  loom_message_type type; /* may carry LOOM_PORT_OPTIONAL (input ports, ABI >= 1.1) */
   const char* description;
 } loom_port_def;
 

@@ -159,6 +159,7 @@ struct port {
   const char* name;
   loom_message_type type;
   const char* description;
+  bool optional = false; ///< input ports: the graph may leave it unconnected (ABI 1.1)
 };
 
 struct param {
@@ -251,7 +252,9 @@ loom_error* register_op(const loom_host_api* h, loom_registrar* reg) {
     return err;
   std::vector<loom_port_def> ins, outs;
   for (auto& p : spec.inputs)
-    ins.push_back({p.name, p.type, p.description});
+    ins.push_back({p.name,
+                   p.optional ? static_cast<loom_message_type>(p.type | LOOM_PORT_OPTIONAL) : p.type,
+                   p.description});
   for (auto& p : spec.outputs)
     outs.push_back({p.name, p.type, p.description});
   std::vector<loom_param_def> params;

@@ -18,6 +18,7 @@ struct port_info {
   std::string name;
   loom_message_type type = LOOM_MSG_ANY;
   std::string description;
+  bool optional = false; ///< input port the graph may leave unconnected (LOOM_PORT_OPTIONAL)
 };
 
 struct param_info {
