@@ -19,9 +19,12 @@ packages=(
   zlib1g-dev                    # gzip input
   libfast-float-dev             # fast, exact number parsing in ingest
   openssl                       # the https ingest test makes a self-signed certificate
+  python3-sklearn               # the evaluate tests check every metric against scikit-learn
 )
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(python3-pandas time)
+  # pandas, PyTorch and scikit-learn (base list) are the peers; Fashion-MNIST is the data
+  # of bench/train_mnist.sh
+  packages+=(python3-pandas time python3-torch dataset-fashion-mnist)
 fi
 
 missing=()
