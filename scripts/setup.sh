@@ -20,11 +20,12 @@ packages=(
   libfast-float-dev             # fast, exact number parsing in ingest
   openssl                       # the https ingest test makes a self-signed certificate
   python3-sklearn               # the evaluate tests check every metric against scikit-learn
+  dataset-fashion-mnist         # the Fashion-MNIST graph runs (reduced) in the tests
 )
 if [ "${1:-}" = "--bench" ]; then
   # pandas, PyTorch and scikit-learn (base list) are the peers; Fashion-MNIST is the data
   # of bench/train_mnist.sh
-  packages+=(python3-pandas time python3-torch dataset-fashion-mnist)
+  packages+=(python3-pandas time python3-torch)
 fi
 
 missing=()
