@@ -3,7 +3,8 @@ import json
 import re
 
 _EPOCH = re.compile(r"epoch (\d+)/\d+:.*\(([\d.e+-]+) s, (\d+) rows/s\)")
-_START = re.compile(r"train: .* on (\d+) rows")
+# e.g. "mlp 784-256-128-10 (235146 parameters, classification) on 60000 rows, ..."
+_START = re.compile(r"\w+ .*\) on (\d+) rows")
 
 
 def load(path):
@@ -21,12 +22,12 @@ def nodes(run):
 
 
 def training_rows(run, node):
-    """The rows train node `node` trained on (its "train: ... on N rows" log line)."""
+    """The rows train node `node` trained on (its first log line says "... on N rows")."""
     for line in run.get("logs", []):
         m = _START.match(line["message"])
         if line["node"] == node and m:
             return int(m.group(1))
-    raise SystemExit(f"no 'train: ... on N rows' line in the log of node {node}")
+    raise SystemExit(f"no '... on N rows' line in the log of node {node}")
 
 
 def epoch_seconds(run, node):
