@@ -1,5 +1,5 @@
 // The loom-io operators through the real executor: ingest.csv (globs, gzip, nulls),
-// ingest.jsonl, ingest.text, sink.jsonl and ingest.http (against servers on loopback).
+// ingest.jsonl, ingest.text, ingest.idx, sink.jsonl and ingest.http (against servers on loopback).
 #include "run_env.hpp"
 
 #include <arpa/inet.h>
@@ -407,6 +407,201 @@ TEST_CASE("ingest.text: bad parameters", "[io][text]") {
     auto r = e.run(e.graph("name: bad\nnodes:\n  - {id: load, op: ingest.text, with: " + c.with + "}\n"));
     CHECK(r.state == "failed");
     CHECK(contains(node(r, "load").error, c.message));
+  }
+}
+
+// ---- ingest.idx ----------------------------------------------------------------------------
+
+namespace {
+
+/// An IDX file: magic 0x0000TTDD, big-endian dimensions, then `data` as given.
+std::string idx_file(uint8_t type, const std::vector<uint32_t>& dims, const std::string& data) {
+  std::string s{'\0', '\0', static_cast<char>(type), static_cast<char>(dims.size())};
+  for (auto d : dims)
+    for (int shift = 24; shift >= 0; shift -= 8)
+      s.push_back(static_cast<char>((d >> shift) & 0xFF));
+  return s + data;
+}
+
+std::string bytes(std::initializer_list<int> v) {
+  std::string s;
+  for (int x : v)
+    s.push_back(static_cast<char>(x));
+  return s;
+}
+
+/// Splits a CSV line without quotes.
+std::vector<std::string> fields(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream ss(line);
+  std::string f;
+  while (std::getline(ss, f, ','))
+    out.push_back(f);
+  return out;
+}
+
+const std::string fashion_dir = "/usr/share/datasets/fashion-mnist";
+
+} // namespace
+
+TEST_CASE("ingest.idx: u8 images and labels, plain and gzip, raw and normalized, class names", "[io][idx]") {
+  env e;
+  // 5 images of 2x3 pixels, labels 0..2
+  std::string pixels = bytes({0, 51, 102, 153, 204, 255,     //
+                              255, 0, 0, 0, 0, 1,            //
+                              10, 20, 30, 40, 50, 60,        //
+                              1, 2, 3, 4, 5, 6,              //
+                              128, 128, 128, 128, 128, 128});
+  write_file(e, "imgs.idx", idx_file(0x08, {5, 2, 3}, pixels));
+  write_file(e, "labels.idx", idx_file(0x08, {5}, bytes({2, 0, 1, 1, 0})));
+  write_file(e, "imgs2.idx", idx_file(0x08, {5, 2, 3}, pixels));
+  write_file(e, "labels2.idx", idx_file(0x08, {5}, bytes({2, 0, 1, 1, 0})));
+  gzip(e, "imgs2.idx");
+  gzip(e, "labels2.idx");
+  auto r = e.run(e.graph(R"(
+name: idx
+nodes:
+  - {id: raw, op: ingest.idx, with: {images: imgs.idx, labels: labels.idx, normalize: false, rows_per_frame: 2}}
+  - {id: raw_out, op: sink.csv, inputs: raw.out, with: {path: raw.csv}}
+  - id: gz
+    op: ingest.idx
+    with: {images: imgs2.idx.gz, labels: labels2.idx.gz, class_names: [cat, dog, "bird, small"]}
+  - {id: gz_out, op: sink.csv, inputs: gz.out, with: {path: gz.csv}}
+  - {id: first, op: ingest.idx, with: {images: imgs2.idx.gz, limit: 2}}
+  - {id: first_out, op: sink.csv, inputs: first.out, with: {path: first.csv}}
+)"));
+  REQUIRE(r.state == "succeeded");
+  std::string header = "pixel_0,pixel_1,pixel_2,pixel_3,pixel_4,pixel_5";
+  CHECK(read_file(e, "raw.csv") == header + ",label\n"
+                                   "0,51,102,153,204,255,2\n"
+                                   "255,0,0,0,0,1,0\n"
+                                   "10,20,30,40,50,60,1\n"
+                                   "1,2,3,4,5,6,1\n"
+                                   "128,128,128,128,128,128,0\n");
+  CHECK(node(r, "raw").rows_out == 5);
+  CHECK(node(r, "raw").frames_out == 3); // 2 + 2 + 1
+  auto gz = e.lines("gz.csv");
+  REQUIRE(gz.size() == 6);
+  CHECK(gz[0] == header + ",label");
+  CHECK(gz[1] == "0,0.2,0.4,0.6,0.8,1,\"bird, small\"");
+  CHECK(gz[2] == "1,0,0,0,0,0.003921569,cat");
+  CHECK(gz[4].ends_with(",dog"));
+  CHECK(node(r, "gz").frames_out == 1);
+  // limit: the first records only, no label column without labels
+  CHECK(read_file(e, "first.csv") == header + "\n0,0.2,0.4,0.6,0.8,1\n1,0,0,0,0,0.003921569\n");
+}
+
+TEST_CASE("ingest.idx: other value types and one-dimensional records", "[io][idx]") {
+  env e;
+  // 3 records of 2 i16 values (big-endian), labels i32
+  write_file(e, "v.idx", idx_file(0x0B, {3, 2}, bytes({0x01, 0x00, 0xFF, 0xFE, 0x7F, 0xFF, 0x80, 0x00, 0, 0, 0, 7})));
+  write_file(e, "l.idx", idx_file(0x0C, {3}, bytes({0, 0, 0, 5, 0, 0, 1, 0, 0xFF, 0xFF, 0xFF, 0xFF})));
+  // 2 f32 scalars: 1.5 = 0x3FC00000, -2.25 = 0xC0100000
+  write_file(e, "f.idx", idx_file(0x0D, {2}, bytes({0x3F, 0xC0, 0, 0, 0xC0, 0x10, 0, 0})));
+  auto r = e.run(e.graph(R"(
+name: types
+nodes:
+  - {id: i16, op: ingest.idx, with: {images: v.idx, labels: l.idx}}
+  - {id: i16_out, op: sink.csv, inputs: i16.out, with: {path: i16.csv}}
+  - {id: f32, op: ingest.idx, with: {images: f.idx}}
+  - {id: f32_out, op: sink.csv, inputs: f32.out, with: {path: f32.csv}}
+)"));
+  REQUIRE(r.state == "succeeded");
+  // normalize divides u8 only
+  CHECK(read_file(e, "i16.csv") == "pixel_0,pixel_1,label\n256,-2,5\n32767,-32768,256\n0,7,-1\n");
+  CHECK(read_file(e, "f32.csv") == "pixel_0\n1.5\n-2.25\n");
+}
+
+TEST_CASE("ingest.idx: bad magic, truncation, count mismatch, bad labels and parameters fail naming the file",
+          "[io][idx]") {
+  env e;
+  std::string six = bytes({1, 2, 3, 4, 5, 6});
+  write_file(e, "imgs.idx", idx_file(0x08, {3, 1, 2}, six));
+  write_file(e, "labels.idx", idx_file(0x08, {3}, bytes({0, 1, 2})));
+  write_file(e, "labels4.idx", idx_file(0x08, {4}, bytes({0, 1, 2, 3})));
+  write_file(e, "labels2d.idx", idx_file(0x08, {3, 1}, bytes({0, 1, 2})));
+  write_file(e, "short.idx", idx_file(0x08, {3, 1, 2}, six.substr(0, 5)));
+  write_file(e, "long.idx", idx_file(0x08, {3, 1, 2}, six + "x"));
+  write_file(e, "tiny.idx", std::string("\0\0", 2));
+  write_file(e, "text.csv", "a,b\n1,2\n");
+  write_file(e, "f64.idx", idx_file(0x0E, {3}, std::string(24, '\0')));
+  // a complete gzip stream of an IDX file that ends within its records
+  write_file(e, "short_gz.idx", idx_file(0x08, {3, 1, 2}, six.substr(0, 3)));
+  gzip(e, "short_gz.idx");
+  // a gzip stream cut short
+  write_file(e, "big.idx", idx_file(0x08, {2000, 2, 2}, std::string(8000, '\x07')));
+  gzip(e, "big.idx");
+  {
+    auto gz = read_file(e, "big.idx.gz");
+    write_file(e, "big.idx.gz", gz.substr(0, gz.size() / 2));
+  }
+  struct row {
+    std::string with, message;
+  } cases[] = {
+    {"{images: text.csv}", e.dir + "/text.csv: not an IDX file (magic number 0x612C620A; expected 0x00000803"},
+    {"{images: tiny.idx}", e.dir + "/tiny.idx: truncated: the file ends within its header"},
+    {"{images: short.idx}", e.dir + "/short.idx: truncated: the header declares 3 records of 1x2 u8 (22 bytes with "
+                            "the header), but the file has 21 bytes"},
+    {"{images: long.idx}", e.dir + "/long.idx: 1 bytes after the 3 records the header declares"},
+    {"{images: short_gz.idx.gz}", e.dir + "/short_gz.idx.gz: truncated: the file ends within record 1 of the 3"},
+    {"{images: big.idx.gz}", e.dir + "/big.idx.gz: cannot decompress"},
+    {"{images: imgs.idx, labels: labels4.idx}",
+     e.dir + "/labels4.idx has 4 labels but " + e.dir + "/imgs.idx has 3 images: the counts must match"},
+    {"{images: imgs.idx, labels: labels2d.idx}", e.dir + "/labels2d.idx: a labels file holds one integer per image"},
+    {"{images: imgs.idx, labels: f64.idx}", e.dir + "/f64.idx: a labels file holds one integer per image"},
+    {"{images: imgs.idx, labels: labels.idx, class_names: [a, b]}",
+     e.dir + "/labels.idx: label 2 of record 3 has no name: class_names names 2 classes (labels 0..1)"},
+    {"{images: imgs.idx, class_names: [a, b]}", "class_names is set but labels is not"},
+    {"{images: imgs.idx, labels: labels.idx, class_names: []}", "class_names: the list is empty"},
+    {"{images: imgs.idx, rows_per_frame: 0}", "rows_per_frame must be positive, got 0"},
+    {"{images: imgs.idx, limit: -1}", "limit must be 0 (all records) or positive, got -1"},
+    {"{images: nope.idx.gz}", "cannot open " + e.dir + "/nope.idx.gz"},
+  };
+  for (auto& c : cases) {
+    INFO(c.with);
+    auto r = e.run(e.graph("name: bad\nnodes:\n  - {id: load, op: ingest.idx, with: " + c.with + "}\n"));
+    CHECK(r.state == "failed");
+    CHECK(contains(node(r, "load").error, c.message));
+  }
+}
+
+TEST_CASE("ingest.idx: Debian's Fashion-MNIST test set", "[io][idx][fashion]") {
+  auto images = fashion_dir + "/t10k-images-idx3-ubyte.gz", labels = fashion_dir + "/t10k-labels-idx1-ubyte.gz";
+  if (!std::filesystem::exists(images) || !std::filesystem::exists(labels)) {
+    WARN("dataset-fashion-mnist is not installed; skipped");
+    return;
+  }
+  env e;
+  auto r = e.run(e.graph("name: fashion\nnodes:\n"
+                         "  - {id: all, op: ingest.idx, with: {images: " + images + ", labels: " + labels + "}}\n"
+                         "  - {id: head, op: ingest.idx, with: {images: " + images + ", labels: " + labels +
+                         ", limit: 3}}\n"
+                         "  - {id: head_out, op: sink.csv, inputs: head.out, with: {path: head.csv}}\n"));
+  REQUIRE(r.state == "succeeded");
+  CHECK(node(r, "all").rows_out == 10000);
+  CHECK(node(r, "all").frames_out == 10); // ceil(10000 / 1024)
+  // the first records against the file read independently (gzip -dc)
+  REQUIRE(std::system(("gzip -dc " + images + " > " + e.dir + "/img.raw && gzip -dc " + labels + " > " + e.dir +
+                       "/lab.raw").c_str()) == 0);
+  auto img = read_file(e, "img.raw"), lab = read_file(e, "lab.raw");
+  REQUIRE(img.size() == 16 + 10000 * 784);
+  REQUIRE(lab.size() == 8 + 10000);
+  auto csv = e.lines("head.csv");
+  REQUIRE(csv.size() == 4);
+  auto head = fields(csv[0]);
+  REQUIRE(head.size() == 785);
+  CHECK(head[0] == "pixel_0");
+  CHECK(head[783] == "pixel_783");
+  CHECK(head[784] == "label");
+  for (size_t row = 0; row < 3; ++row) {
+    auto f = fields(csv[row + 1]);
+    REQUIRE(f.size() == 785);
+    for (size_t c = 0; c < 784; ++c) {
+      auto px = static_cast<unsigned char>(img[16 + row * 784 + c]);
+      INFO("row " << row << " pixel " << c);
+      CHECK(std::stof(f[c]) == static_cast<float>(px) / 255.0f);
+    }
+    CHECK(f[784] == std::to_string(static_cast<unsigned char>(lab[8 + row])));
   }
 }
 
