@@ -9,6 +9,7 @@
 #pragma once
 
 #include "loom/runtime/executor.hpp"
+#include "loom/runtime/store.hpp"
 #include "loom/runtime/plugin_registry.hpp"
 
 #include <catch2/catch.hpp>
@@ -22,6 +23,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <optional>
 #include <vector>
 
 namespace loom::test {
@@ -131,6 +133,57 @@ inline std::string read_file(const env& e, const std::string& name) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+/// A run recorded in a store of its own under e.dir (as `loom run` records it), so a
+/// test can read the run's artifacts and logs.
+struct recorded {
+  run_result result;
+  std::unique_ptr<run_store> store;
+  std::string id;
+
+  std::optional<std::string> find_artifact(const std::string& name) const {
+    auto a = store->get_artifact(id, name);
+    if (!a)
+      return std::nullopt;
+    return a->data;
+  }
+  std::string artifact(const std::string& name) const {
+    auto a = find_artifact(name);
+    REQUIRE(a);
+    return *a;
+  }
+  /// The messages logged at `level` (debug, info, warn, error).
+  std::vector<std::string> logs(const std::string& level) const {
+    auto l = store->logs(id);
+    REQUIRE(l);
+    std::vector<std::string> out;
+    for (auto& x : *l)
+      if (x.level == level)
+        out.push_back(x.message);
+    return out;
+  }
+};
+
+inline recorded run_recorded(env& e, const std::string& yaml) {
+  static int n = 0;
+  recorded out;
+  auto store = run_store::open(e.dir + "/home" + std::to_string(++n));
+  REQUIRE(store);
+  out.store = std::move(*store);
+  auto g = e.graph(yaml);
+  run_record rec;
+  rec.graph_name = g.name;
+  rec.graph_hash = g.hash;
+  rec.graph_text = g.text;
+  REQUIRE_FALSE(out.store->create_run(rec));
+  run_options opts;
+  opts.run_id = rec.id;
+  opts.store = out.store.get();
+  opts.record = &rec;
+  out.result = e.run(g, opts);
+  out.id = rec.id;
+  return out;
 }
 
 } // namespace loom::test

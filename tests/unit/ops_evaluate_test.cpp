@@ -23,6 +23,7 @@ using namespace loom;
 using loom::test::contains;
 using loom::test::env;
 using loom::test::node;
+using loom::test::run_recorded;
 using loom::test::read_file;
 using loom::test::write_file;
 using json = nlohmann::json;
@@ -35,41 +36,6 @@ std::string num(double v) {
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
   return std::string(buf, r.ptr);
-}
-
-/// A run recorded in a store under e.dir/home<N>, so its artifacts can be read.
-struct recorded {
-  run_result result;
-  std::unique_ptr<run_store> store;
-  std::string id;
-
-  std::optional<std::string> artifact(const std::string& name) const {
-    auto a = store->get_artifact(id, name);
-    if (!a)
-      return std::nullopt;
-    return a->data;
-  }
-};
-
-recorded run_recorded(env& e, const std::string& yaml) {
-  static int n = 0;
-  recorded out;
-  auto store = run_store::open(e.dir + "/home" + std::to_string(++n));
-  REQUIRE(store);
-  out.store = std::move(*store);
-  auto g = e.graph(yaml);
-  run_record rec;
-  rec.graph_name = g.name;
-  rec.graph_hash = g.hash;
-  rec.graph_text = g.text;
-  REQUIRE_FALSE(out.store->create_run(rec));
-  run_options opts;
-  opts.run_id = rec.id;
-  opts.store = out.store.get();
-  opts.record = &rec;
-  out.result = e.run(g, opts);
-  out.id = rec.id;
-  return out;
 }
 
 // ---- scikit-learn ------------------------------------------------------------------------
@@ -346,7 +312,7 @@ TEST_CASE("evaluate: binary with an explicit positive class", "[evaluate][sklear
   REQUIRE(run.result.state == "succeeded");
   auto sk = sklearn(e, "preds.csv", "classification", "y", "no");
   check_against(sk, node(run.result, "e"), read_metrics(e, "metrics.bin"));
-  CHECK_FALSE(run.artifact("e.report.html"));
+  CHECK_FALSE(run.find_artifact("e.report.html"));
 }
 
 TEST_CASE("evaluate: four classes with tied scores, an i64 target against string predictions",
@@ -445,7 +411,7 @@ nodes:
   CHECK(msg.labels.empty());
   CHECK(node(run.result, "e").rows_rejected == 7); // i % 71 == 4
   CHECK(node(run.result, "e").metrics.at("r2") > 0.9);
-  auto html = run.artifact("e.report.html");
+  auto html = run.find_artifact("e.report.html");
   REQUIRE(html);
   CHECK(contains(*html, "Predicted against true"));
   CHECK(contains(*html, "<circle"));
@@ -484,7 +450,7 @@ nodes:
 )");
   REQUIRE(run.result.state == "succeeded");
   auto& m = node(run.result, "scores").metrics;
-  auto found = run.artifact("scores.report.html");
+  auto found = run.find_artifact("scores.report.html");
   REQUIRE(found);
   const std::string& html = *found;
   CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
@@ -539,7 +505,7 @@ nodes:
   - {id: e, op: evaluate, inputs: {predictions: load.out}, with: {target: y}}
 )");
   REQUIRE(run.result.state == "succeeded");
-  auto html = run.artifact("e.report.html");
+  auto html = run.find_artifact("e.report.html");
   REQUIRE(html);
   CHECK_FALSE(contains(*html, "<b>"));
   CHECK(contains(*html, "&lt;b&gt;x&lt;/b&gt;"));
@@ -675,7 +641,7 @@ nodes:
 )");
   REQUIRE(run.result.state == "succeeded");
   CHECK(node(run.result, "e").metrics.at("mae") == Approx(1e300));
-  auto html = run.artifact("e.report.html");
+  auto html = run.find_artifact("e.report.html");
   REQUIRE(html);
   CHECK(contains(*html, "Predicted against true"));
   CHECK(contains(*html, "<h2>Training</h2>"));

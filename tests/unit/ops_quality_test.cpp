@@ -14,54 +14,12 @@
 using namespace loom;
 using loom::test::env;
 using loom::test::node;
+using loom::test::run_recorded;
 using loom::test::read_file;
 using loom::test::write_file;
 using loom::test::contains;
 
 namespace {
-
-/// A run recorded in a store under e.dir/home<N>, so artifacts and logs can be read.
-struct recorded {
-  run_result result;
-  std::unique_ptr<run_store> store;
-  std::string id;
-
-  std::string artifact(const std::string& name) const {
-    auto a = store->get_artifact(id, name);
-    REQUIRE(a);
-    return a->data;
-  }
-  std::vector<std::string> logs(const std::string& level) const {
-    auto l = store->logs(id);
-    REQUIRE(l);
-    std::vector<std::string> out;
-    for (auto& x : *l)
-      if (x.level == level)
-        out.push_back(x.message);
-    return out;
-  }
-};
-
-recorded run_recorded(env& e, const std::string& yaml) {
-  static int n = 0;
-  recorded out;
-  auto store = run_store::open(e.dir + "/home" + std::to_string(++n));
-  REQUIRE(store);
-  out.store = std::move(*store);
-  auto g = e.graph(yaml);
-  run_record rec;
-  rec.graph_name = g.name;
-  rec.graph_hash = g.hash;
-  rec.graph_text = g.text;
-  REQUIRE_FALSE(out.store->create_run(rec));
-  run_options opts;
-  opts.run_id = rec.id;
-  opts.store = out.store.get();
-  opts.record = &rec;
-  out.result = e.run(g, opts);
-  out.id = rec.id;
-  return out;
-}
 
 const nlohmann::json& column(const nlohmann::json& profile, const std::string& name) {
   for (auto& c : profile.at("columns"))
