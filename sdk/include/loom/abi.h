@@ -74,7 +74,10 @@ typedef enum loom_message_type {
   LOOM_MSG_FRAME = 1,   /* sdk/schemas/frame.fbs, file identifier "LMFR" */
   LOOM_MSG_MODEL = 2,   /* sdk/schemas/model.fbs, "LMMD" */
   LOOM_MSG_METRICS = 3, /* sdk/schemas/metrics.fbs, "LMMT" */
-  LOOM_MSG_EVENT = 4    /* sdk/schemas/event.fbs, "LMEV" */
+  LOOM_MSG_EVENT = 4,   /* sdk/schemas/event.fbs, "LMEV" */
+  /* Not a type: widens the enum's value range to 32 bits, so a port's type may carry
+   * flags (LOOM_PORT_OPTIONAL) without leaving the range C++ allows for the enum. */
+  LOOM_MSG_TYPE_MAX_ = 0x7fffffff
 } loom_message_type;
 
 typedef enum loom_param_type {
