@@ -37,7 +37,7 @@ case "$cmd" in
     if [ "${LOOM_SKIP_SANITIZE:-0}" != "1" ]; then
       echo "== the same suite under AddressSanitizer + UndefinedBehaviorSanitizer"
       configure_and_build "$build-asan" -DLOOM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-      (cd "$build-asan" && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+      (cd "$build-asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
          ctest --output-on-failure -j "$jobs")
     fi

@@ -5,6 +5,8 @@
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -86,6 +88,12 @@ open_plugin(const std::string& path_in) {
       return fail("not a shared library (" + why + ")");
     return fail("cannot load: " + why);
   }
+  // A plugin library is never unmapped: libraries such as oneDNN and libgomp keep
+  // worker threads and atexit handlers that point into their code, so a dlclose
+  // while the process lives is unsafe. Pinning also lets tools like LeakSanitizer
+  // name the plugin's frames at exit instead of an "<unknown module>".
+  if (::dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) == nullptr)
+    return fail(std::string("cannot pin the library: ") + ::dlerror());
   if (!p->lib.has(LOOM_PLUGIN_ENTRY_SYMBOL))
     return fail(std::string("no entry point: the library does not export '") +
                 LOOM_PLUGIN_ENTRY_SYMBOL + "' (is it a Loom plugin? use LOOM_PLUGIN(...))");
