@@ -6,7 +6,9 @@
 # then times, best of REPEAT runs each, with the file in the page cache, the whole
 # process (start-up included):
 #   loom   `loom run` of a graph with one ingest.csv node (parse + type inference +
-#          frames of 8192 rows; the frames are counted and dropped)
+#          frames of 8192 rows; the frames are counted and dropped). ingest.csv parses
+#          with its default `threads: 0`, one thread per core (the frames are the same
+#          for any number)
 #   pandas pandas.read_csv(path) (parse into a DataFrame)
 # and prints seconds, rows/s and peak resident memory of each, and the ratios.
 # Needs python3-pandas (scripts/setup.sh --bench installs it).

@@ -8,9 +8,9 @@ class csv_source final : public sdk::op {
 public:
   static sdk::op_spec spec() {
     sdk::op_spec s{
-      "ingest.csv", "0.2.0",
+      "ingest.csv", "0.3.0",
       "Reads CSV (RFC 4180) from a file, a glob of files or gzip files into frames, streaming "
-      "(only the `infer_rows` sample and one frame are held in memory). Quoted fields may hold "
+      "(only the `infer_rows` sample and a few MiB per thread are held in memory). Quoted fields may hold "
       "delimiters, doubled quotes and line breaks; CRLF and LF line ends and a UTF-8 byte order mark "
       "are accepted; blank lines are skipped. A `path` with * ? or [...] is a glob: the matching files "
       "are read in sorted order as one table and must all have the same header (else the node fails "
@@ -19,7 +19,8 @@ public:
       "values listed in `null_values` are nulls. A record with the wrong number of fields, an "
       "unterminated quote, or a value that does not parse as its column's type is rejected: it goes "
       "to the `rejects` output (file, line, reason, raw text) and is counted, and the run fails only "
-      "when more than `max_errors` records were rejected.",
+      "when more than `max_errors` records were rejected. After the sample, blocks of the input are "
+      "parsed by `threads` threads at once; the frames and rejects are the same as with one.",
       "- id: load\n  op: ingest.csv\n  with: {path: data/iris.csv, delimiter: \",\", header: true}\n"
       "- id: logs\n  op: ingest.csv\n  with: {path: \"data/2024-*.csv.gz\", schema: {user_id: string}, max_errors: 100}\n"};
     s.outputs = {{"out", LOOM_MSG_FRAME, "the table, as frames of at most frame_rows rows"},

@@ -13,6 +13,10 @@
 #include <glob.h>
 #include <zlib.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -40,6 +44,136 @@ using sdk::col_type;
 using sdk::parse_bool;
 using sdk::parse_f64;
 using sdk::parse_i64;
+
+/// sdk::parse_i64, quicker for the common case of plain decimal digits; the same result
+/// for every input.
+inline bool parse_i64_fast(std::string_view s, int64_t& out) {
+  const char* p = s.data();
+  const char* const e = p + s.size();
+  const bool neg = p < e && *p == '-';
+  p += neg;
+  if (e - p < 1 || e - p > 18) // 18 digits cannot overflow
+    return parse_i64(s, out);
+  uint64_t v = 0;
+  for (; p < e; ++p) {
+    unsigned d = static_cast<unsigned char>(*p) - unsigned{'0'};
+    if (d > 9)
+      return parse_i64(s, out);
+    v = v * 10 + d;
+  }
+  out = neg ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
+  return true;
+}
+
+/// sdk::parse_f64, quicker for the common case of [-]digits[.digits] with at most 15
+/// significant digits, which a double holds exactly: the value is then digits / 10^k,
+/// one correctly rounded division, so the result is the same double for every input.
+inline bool parse_f64_fast(std::string_view s, double& out) {
+  static constexpr double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  const char* p = s.data();
+  const char* const e = p + s.size();
+  const bool neg = p < e && *p == '-';
+  p += neg;
+  uint64_t m = 0;
+  const char* const int_begin = p;
+  for (; p < e; ++p) {
+    unsigned d = static_cast<unsigned char>(*p) - unsigned{'0'};
+    if (d > 9)
+      break;
+    m = m * 10 + d;
+  }
+  size_t digits = static_cast<size_t>(p - int_begin), frac = 0;
+  if (p < e && *p == '.') {
+    const char* const frac_begin = ++p;
+    for (; p < e; ++p) {
+      unsigned d = static_cast<unsigned char>(*p) - unsigned{'0'};
+      if (d > 9)
+        break;
+      m = m * 10 + d;
+    }
+    frac = static_cast<size_t>(p - frac_begin);
+    if (frac == 0)
+      return parse_f64(s, out);
+  }
+  // 15 digits: m < 10^15 < 2^53, and frac <= 15 < 22 (10^frac is exact)
+  if (p != e || digits == 0 || digits + frac > 15)
+    return parse_f64(s, out);
+  double v = static_cast<double>(m) / pow10[frac];
+  out = neg ? -v : v;
+  return true;
+}
+
+/// The value of n <= 8 decimal digits at the low bytes of w (the first at the lowest),
+/// or -1 if a byte is not a digit. The other bytes of w are ignored.
+inline int64_t swar_digits(uint64_t w, size_t n) {
+  const uint64_t keep = n == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * n)) - 1;
+  const uint64_t v = w & keep, zeros = 0x3030303030303030ull & keep;
+  // a digit is 0x30..0x39: high nibble 3, and adding 6 leaves it 3
+  if ((v & 0xF0F0F0F0F0F0F0F0ull) != zeros || ((v + (0x0606060606060606ull & keep)) & 0xF0F0F0F0F0F0F0F0ull) != zeros)
+    return -1;
+  uint64_t d = (v - zeros) << (8 * (8 - n)); // right-aligned: leading zero digits
+  d = (d * 2561) >> 8;
+  d = ((d & 0x00FF00FF00FF00FFull) * 6553601) >> 16;
+  return static_cast<int64_t>(((d & 0x0000FFFF0000FFFFull) * 42949672960001ull) >> 32);
+}
+
+/// parse_i64_fast for text followed by at least 16 readable bytes: up to 16 digits are
+/// read eight at a time, without a branch per digit.
+inline bool parse_i64_padded(std::string_view s, int64_t& out) {
+  const char* p = s.data();
+  const bool neg = !s.empty() && *p == '-';
+  const size_t n = s.size() - neg;
+  p += neg;
+  if (n == 0 || n > 16)
+    return parse_i64_fast(s, out);
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  int64_t v = swar_digits(w, std::min<size_t>(n, 8));
+  if (n > 8 && v >= 0) {
+    static constexpr int64_t pow10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
+    std::memcpy(&w, p + 8, 8);
+    const int64_t low = swar_digits(w, n - 8);
+    v = low < 0 ? -1 : v * pow10[n - 8] + low; // at most 16 digits: no overflow
+  }
+  if (v < 0)
+    return parse_i64_fast(s, out);
+  out = neg ? -v : v;
+  return true;
+}
+
+/// parse_f64_fast for text followed by at least 8 readable bytes: [-]digits[.digits]
+/// of at most 8 characters after the sign is read at once.
+inline bool parse_f64_padded(std::string_view s, double& out) {
+  static constexpr double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7};
+  const char* p = s.data();
+  const bool neg = !s.empty() && *p == '-';
+  const size_t n = s.size() - neg;
+  if (n == 0 || n > 8)
+    return parse_f64_fast(s, out);
+  uint64_t w;
+  std::memcpy(&w, p + neg, 8);
+  const uint64_t keep = n == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * n)) - 1;
+  // the first '.': the lowest zero byte of w ^ "........" (exact for the lowest one)
+  const uint64_t x = (w ^ 0x2E2E2E2E2E2E2E2Eull) & keep;
+  const uint64_t dot = (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull & keep;
+  size_t digits = n, frac = 0;
+  if (dot != 0) {
+    const size_t k = static_cast<size_t>(__builtin_ctzll(dot)) / 8;
+    if (k == 0 || k + 1 == n)
+      return parse_f64_fast(s, out); // ".5" and "5." are fast_float's business
+    const uint64_t low = (uint64_t{1} << (8 * k)) - 1;
+    w = (w & low) | ((w >> 8) & ~low); // the point taken out
+    digits = n - 1;
+    frac = n - 1 - k;
+  }
+  const int64_t m = swar_digits(w, digits);
+  if (m < 0)
+    return parse_f64_fast(s, out);
+  const double v = static_cast<double>(m) / pow10[frac]; // exact: m < 10^8, 10^frac exact
+  out = neg ? -v : v;
+  return true;
+}
 
 /// A type named in a `schema:` parameter.
 inline col_type type_from_name(const std::string& n, const std::string& column) {

@@ -165,6 +165,273 @@ TEST_CASE("ingest.csv: max_errors and bad parameters fail the node with a precis
   CHECK(node(r, "load").rows_rejected == 2);
 }
 
+namespace {
+
+/// sink.csv's way of writing a field.
+std::string csv_field(const std::string& v) {
+  if (v.find_first_of(",\"\n\r") == std::string::npos)
+    return v;
+  std::string out = "\"";
+  for (char ch : v) {
+    if (ch == '"')
+      out += '"';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+/// A CSV file made to exercise the block-parallel reader: records with quoted line
+/// breaks and doubled quotes, CRLF ends, stray quotes in unquoted fields (which fool
+/// the quote parity used to cut blocks), text after closing quotes, empty values, blank
+/// lines and two kinds of bad records; and, for each of infer_rows 1, 2 and 3, a tricky
+/// spot exactly where the first block of a one-thread parse ends (the bytes of the
+/// header and the sample, plus 2 MiB). It knows what ingest.csv + sink.csv must give.
+struct messy_csv {
+  std::string text;
+  std::string rows = "seq,text,score,note\n";           // expected sink.csv of the rows
+  std::string rejects = "file,line,reason,raw\n";       // ... and of the rejects (file: FILE)
+  std::vector<int64_t> seqs;                            // of the good rows, in order
+  uint64_t records = 0;                                 // data records (good + rejected)
+  uint64_t line = 1;
+
+  void add(const std::string& rec, const std::string& end = "\n") {
+    text += rec + end;
+    line += static_cast<uint64_t>(std::count(rec.begin(), rec.end(), '\n')) + 1;
+  }
+  void good(int64_t seq, const std::string& rec, const std::string& txt, const std::string& score,
+            const std::string& note, const std::string& end = "\n") {
+    add(rec, end);
+    ++records;
+    seqs.push_back(seq);
+    rows += std::to_string(seq) + "," + csv_field(txt) + "," + score + "," + csv_field(note) + "\n";
+  }
+  void bad(const std::string& rec, const std::string& reason) {
+    rejects += "FILE," + std::to_string(line) + "," + csv_field(reason) + "," + csv_field(rec) + "\n";
+    add(rec);
+    ++records;
+  }
+  /// A record whose seq is `seq`, of one of several kinds.
+  void any(int64_t i) {
+    auto s = std::to_string(i);
+    auto score = std::to_string(i % 1000) + ".25";
+    if (i % 101 == 0)
+      return bad(s + ",short", "expected 4 fields, found 2");
+    if (i % 103 == 0)
+      return bad(s + ",x,oops,y", "column 'score': 'oops' is not a valid f64");
+    if (i % 211 == 0)
+      add(""); // a blank line
+    if (i % 97 == 5)
+      return good(i, s + ",it\"s " + s + "," + score + ",x", "it\"s " + s, score, "x");
+    switch (i % 6) {
+      case 0: return good(i, s + ",name" + s + "," + score + ",plain", "name" + s, score, "plain");
+      case 1:
+        return good(i, s + ",\"multi\nline \"\"" + s + "\"\"\"," + score + ",\"a,b\"", "multi\nline \"" + s + "\"",
+                    score, "a,b");
+      case 2: return good(i, s + ",crlf" + s + "," + score + ",y", "crlf" + s, score, "y", "\r\n");
+      case 3: return good(i, s + ",\"ab\"cd" + s + "," + score + ",z", "abcd" + s, score, "z");
+      case 4: return good(i, s + ",,,", "", "", "");
+      default: return good(i, s + ",\"lone\rcr\"," + score + ",\"\"", "lone\rcr", score, "");
+    }
+  }
+  /// Adds records, the last one padded, so that byte `at` - 1 of the text will be byte
+  /// `digits(i) + k` of the record added next (i is then its seq, digits(i) the length of
+  /// its first field).
+  void fill_to(int64_t& i, size_t at, size_t k) {
+    while (text.size() + 400 < at)
+      any(i++);
+    const int64_t filler = i++;
+    const size_t start = at - 1 - (std::to_string(i).size() + k); // of the next record
+    std::string rec = std::to_string(filler) + ",pad,1.25,";
+    REQUIRE(start > text.size() + rec.size());
+    std::string pad(start - text.size() - 1 - rec.size(), 'p'); // and the LF
+    good(filler, rec + pad, "pad", "1.25", pad);
+    REQUIRE(text.size() == start);
+  }
+};
+
+messy_csv make_messy_csv(int64_t n) {
+  messy_csv m;
+  m.add("seq,text,score,note");
+  // three sample records; the 2nd and 3rd are long, so that the three tricky spots (at
+  // the end of the sample of 1, 2 or 3 records, plus 2 MiB) lie apart
+  m.good(1, "1,first,1.25,n", "first", "1.25", "n");
+  const size_t after1 = m.text.size();
+  m.good(2, "2,second,2.25," + std::string(1000, 'b'), "second", "2.25", std::string(1000, 'b'));
+  const size_t after2 = m.text.size();
+  m.good(3, "3,third,3.25," + std::string(1000, 'c'), "third", "3.25", std::string(1000, 'c'));
+  const size_t after3 = m.text.size();
+  const size_t block = size_t{2} << 20;
+  int64_t i = 4;
+  // infer_rows 1: the block ends between the quotes of a doubled quote
+  m.fill_to(i, after1 + block, 5); // i,"dq ""
+  m.good(i, std::to_string(i) + ",\"dq \"\"q\"\"\",4.25,n", "dq \"q\"", "4.25", "n");
+  ++i;
+  // infer_rows 2: between the CR and the LF of a CRLF
+  m.fill_to(i, after2 + block, 12); // i,crlf,5.25,e\r
+  m.good(i, std::to_string(i) + ",crlf,5.25,e", "crlf", "5.25", "e", "\r\n");
+  ++i;
+  // infer_rows 3: right after a line break inside quotes
+  m.fill_to(i, after3 + block, 4); // i,"in\n
+  m.good(i, std::to_string(i) + ",\"in\nquotes\",6.25,n", "in\nquotes", "6.25", "n");
+  ++i;
+  while (i < n)
+    m.any(i++);
+  // the last record has no line break
+  m.good(i, std::to_string(i) + ",last,7.25,end", "last", "7.25", "end", "");
+  return m;
+}
+
+} // namespace
+
+TEST_CASE("ingest.csv: quoting, line ends and rejects, in the sample and after it", "[io][csv]") {
+  env e;
+  write_file(e, "q.csv",
+             "id,text,n\r\n"
+             "1,\"multi\nline \"\"q\"\"\",10\r\n"
+             "2,it\"s,20\n"
+             "3,\"ab\"cd,30\n"
+             "4,lone\rcr,40\n"
+             "5,\"\",\n"
+             "\n"
+             "7,\"a\nb\",zz\n"
+             "8,x\n"
+             "6,\"x,y\",60");
+  // infer_rows 1: only the first record is read on its own, the rest by the block reader
+  for (std::string infer : {"1", "1000"})
+    for (std::string threads : {"1", "2"}) {
+      INFO("infer_rows " << infer << ", threads " << threads);
+      auto r = e.run(e.graph(R"(
+name: quoting
+nodes:
+  - {id: load, op: ingest.csv, with: {path: q.csv, schema: {n: i64}, infer_rows: )" + infer + ", threads: " + threads + R"(}}
+  - {id: out, op: sink.csv, inputs: load.out, with: {path: out.csv}}
+  - {id: rej, op: sink.csv, inputs: load.rejects, with: {path: rej.csv}}
+)"));
+      REQUIRE(r.state == "succeeded");
+      CHECK(read_file(e, "out.csv") == "id,text,n\n"
+                                       "1,\"multi\nline \"\"q\"\"\",10\n"
+                                       "2,\"it\"\"s\",20\n"
+                                       "3,abcd,30\n"
+                                       "4,\"lone\rcr\",40\n"
+                                       "5,,\n"
+                                       "6,\"x,y\",60\n");
+      CHECK(read_file(e, "rej.csv") == "file,line,reason,raw\n" +
+                                         e.dir + "/q.csv,9,column 'n': 'zz' is not a valid i64,\"7,\"\"a\nb\"\",zz\"\n" +
+                                         e.dir + "/q.csv,11,\"expected 3 fields, found 2\",\"8,x\"\n");
+      check_accounting(r, "load", 8);
+    }
+}
+
+TEST_CASE("ingest.csv: block-parallel parsing gives the same frames and rejects for any number of threads",
+          "[io][csv][parallel]") {
+  env e;
+  auto m = make_messy_csv(60000); // about 5 MB: several blocks, cut at quoted line breaks
+  write_file(e, "big.csv", m.text);
+  std::string expected_rejects = m.rejects;
+  for (size_t at = 0; (at = expected_rejects.find("FILE,", at)) != std::string::npos;)
+    expected_rejects.replace(at, 4, e.dir + "/big.csv");
+  // frames of exactly frame_rows rows, numbered from 0, the last one shorter
+  std::string expected_frames;
+  for (size_t f = 0, row = 0; row < m.seqs.size(); ++f, row += 1000)
+    expected_frames += std::to_string(f) + " " + std::to_string(std::min<size_t>(1000, m.seqs.size() - row)) + " " +
+                       std::to_string(m.seqs[row]) + "\n";
+  std::string first_rejects;
+  for (std::string infer : {"1", "2", "3", "1000"})
+    for (std::string threads : {"1", "2", "3", "4", "0"}) {
+      if (infer != "1" && threads != "1" && threads != "2")
+        continue;
+      INFO("infer_rows " << infer << ", threads " << threads);
+      auto r = e.run(e.graph(R"(
+name: parallel
+nodes:
+  - id: load
+    op: ingest.csv
+    with: {path: big.csv, schema: {seq: i64, score: f64, text: string, note: string}, frame_rows: 1000, infer_rows: )" +
+                             infer + ", threads: " + threads + R"(}
+  - {id: out, op: sink.csv, inputs: load.out, with: {path: out.csv}}
+  - {id: frames, op: test.collect, inputs: load.out, with: {path: frames.txt}}
+  - {id: rej, op: sink.csv, inputs: load.rejects, with: {path: rej.csv}}
+  - {id: rej_frames, op: test.collect, inputs: load.rejects, with: {path: rej_frames.txt}}
+)"));
+      REQUIRE(r.state == "succeeded");
+      CHECK(read_file(e, "out.csv") == m.rows);
+      CHECK(read_file(e, "rej.csv") == expected_rejects);
+      CHECK(read_file(e, "frames.txt") == expected_frames);
+      // the rejects go out with the frame whose rows they come between: the same grouping
+      if (first_rejects.empty())
+        first_rejects = read_file(e, "rej_frames.txt");
+      CHECK(read_file(e, "rej_frames.txt") == first_rejects);
+      CHECK(node(r, "load").rows_out == m.seqs.size());
+      check_accounting(r, "load", m.records);
+    }
+}
+
+TEST_CASE("ingest.csv: records longer than a block, quoted and not", "[io][csv][parallel]") {
+  env e;
+  // rows, then a 3 MiB quoted field with line breaks and doubled quotes, rows, a 5 MiB
+  // unquoted field, rows: each long record is read over several blocks
+  std::string quoted, plain(5 << 20, 'p'), text = "id,text\n", expected = "id,text\n";
+  for (int i = 0; i < (3 << 20) / 16; ++i)
+    quoted += i % 7 == 0 ? "line\nbreak \"q\" " : "0123456789abcde ";
+  auto rows = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      text += std::to_string(i) + ",row" + std::to_string(i) + "\n";
+      expected += std::to_string(i) + ",row" + std::to_string(i) + "\n";
+    }
+  };
+  rows(0, 20000);
+  std::string escaped;
+  for (char ch : quoted)
+    escaped += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  text += "20000,\"" + escaped + "\"\n";
+  expected += "20000,\"" + escaped + "\"\n";
+  rows(20001, 40000);
+  text += "40000," + plain + "\r\n";
+  expected += "40000," + plain + "\n";
+  rows(40001, 60000);
+  text += "60000,\"unterminated";
+  write_file(e, "long.csv", text);
+  const uint64_t line = 60000 + 2 + static_cast<uint64_t>(std::count(quoted.begin(), quoted.end(), '\n'));
+  for (std::string threads : {"1", "2", "3"}) {
+    INFO("threads " << threads);
+    auto r = e.run(e.graph(R"(
+name: long
+nodes:
+  - {id: load, op: ingest.csv, with: {path: long.csv, infer_rows: 10, threads: )" + threads + R"(}}
+  - {id: out, op: sink.csv, inputs: load.out, with: {path: out.csv}}
+  - {id: rej, op: sink.csv, inputs: load.rejects, with: {path: rej.csv}}
+)"));
+    REQUIRE(r.state == "succeeded");
+    CHECK(read_file(e, "out.csv") == expected);
+    CHECK(read_file(e, "rej.csv") == "file,line,reason,raw\n" + e.dir + "/long.csv," + std::to_string(line) +
+                                       ",unterminated quoted field,\"60000,\"\"unterminated\"\n");
+    check_accounting(r, "load", 60001);
+  }
+}
+
+TEST_CASE("ingest.csv: max_errors stops a parallel parse at the same record", "[io][csv][parallel]") {
+  env e;
+  auto m = make_messy_csv(30000);
+  write_file(e, "big.csv", m.text);
+  // the 40th reject: its line is in the expected rejects
+  std::string rej = m.rejects;
+  size_t at = 0;
+  for (int k = 0; k < 40; ++k)
+    at = rej.find("\nFILE,", at) + 1;
+  std::string line = rej.substr(at + 5, rej.find(',', at + 5) - (at + 5));
+  for (std::string threads : {"1", "2", "4"}) {
+    INFO("threads " << threads);
+    auto r = e.run(e.graph("name: max\nnodes:\n  - {id: load, op: ingest.csv, with: {path: big.csv, max_errors: 39, "
+                           "schema: {score: f64}, threads: " + threads + "}}\n"));
+    CHECK(r.state == "failed");
+    CHECK(contains(node(r, "load").error, e.dir + "/big.csv:" + line + ": "));
+    CHECK(contains(node(r, "load").error, "(40 records rejected, more than max_errors = 39)"));
+  }
+  auto r = e.run(e.graph("name: bad\nnodes:\n  - {id: load, op: ingest.csv, with: {path: big.csv, threads: -1}}\n"));
+  CHECK(r.state == "failed");
+  CHECK(contains(node(r, "load").error, "threads must be 0 (one per core) or positive, got -1"));
+}
+
 // ---- ingest.jsonl -----------------------------------------------------------------------
 
 TEST_CASE("ingest.jsonl: flattening, arrays as text, inferred types, missing keys", "[io][jsonl]") {

@@ -18,6 +18,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -236,6 +237,63 @@ public:
     x.chars.insert(x.chars.end(), v.begin(), v.end());
     x.offsets.push_back(static_cast<uint32_t>(x.chars.size()));
   }
+  /// Bulk appends: the values of many rows to column c at once (the type must be the
+  /// column's), much cheaper per value than one append_* call each. `valid`, if given,
+  /// holds one byte per value: 1 for a value, 0 for a null (the value of a null is kept as
+  /// given and means nothing; 0 is customary). Once every column has the values of n more
+  /// rows, close them with end_rows(n).
+  void append_f32s(size_t c, std::span<const float> values, const uint8_t* valid = nullptr) {
+    auto& x = typed(c, col_type::f32);
+    mark_run(x, values.size(), valid);
+    x.f32.insert(x.f32.end(), values.begin(), values.end());
+  }
+  void append_f64s(size_t c, std::span<const double> values, const uint8_t* valid = nullptr) {
+    auto& x = typed(c, col_type::f64);
+    mark_run(x, values.size(), valid);
+    x.f64.insert(x.f64.end(), values.begin(), values.end());
+  }
+  void append_i64s(size_t c, std::span<const int64_t> values, const uint8_t* valid = nullptr) {
+    auto& x = typed(c, col_type::i64);
+    mark_run(x, values.size(), valid);
+    x.i64.insert(x.i64.end(), values.begin(), values.end());
+  }
+  /// `values`: 0 for false, 1 for true.
+  void append_bools(size_t c, std::span<const uint8_t> values, const uint8_t* valid = nullptr) {
+    auto& x = typed(c, col_type::boolean);
+    mark_run(x, values.size(), valid);
+    x.bools.insert(x.bools.end(), values.begin(), values.end());
+  }
+  /// offsets.size() - 1 strings: string i is chars[offsets[i], offsets[i + 1]) (the offsets
+  /// ascend; offsets[0] need not be 0, so a slice of a longer run can be passed).
+  void append_strings(size_t c, std::span<const uint32_t> offsets, const char* chars,
+                      const uint8_t* valid = nullptr) {
+    auto& x = typed(c, col_type::string);
+    if (offsets.size() < 2)
+      return;
+    const size_t n = offsets.size() - 1;
+    if (offsets[n] < offsets[0])
+      throw error("frame_builder: column '" + x.f.name + "': string offsets descend", LOOM_ERR_INTERNAL);
+    mark_run(x, n, valid);
+    const size_t base = x.chars.size();
+    const auto* bytes = reinterpret_cast<const uint8_t*>(chars); // same type: a memcpy
+    x.chars.insert(x.chars.end(), bytes + offsets[0], bytes + offsets[n]);
+    const size_t at = x.offsets.size();
+    x.offsets.resize(at + n);
+    const uint32_t shift = static_cast<uint32_t>(base) - offsets[0]; // modulo 2^32, exact
+    for (size_t i = 0; i < n; ++i)
+      x.offsets[at + i] = offsets[i + 1] + shift;
+  }
+  /// Closes n rows appended with the bulk appends (or one value at a time); throws if a
+  /// column does not have a value for each of them.
+  void end_rows(size_t n) {
+    rows_ += n;
+    for (auto& x : cols_)
+      if (x.count != rows_)
+        throw error("frame_builder: column '" + x.f.name + "' has " + std::to_string(x.count) +
+                      " values, not " + std::to_string(rows_),
+                    LOOM_ERR_INTERNAL);
+  }
+
   /// Copies cell (col, row) of `src` into column c (types must match).
   void append_from(size_t c, const frame_view& src, size_t col, size_t row) {
     if (!src.valid(col, row))
@@ -341,6 +399,42 @@ private:
       x.validity.push_back(0);
     if (valid)
       x.validity[row / 8] |= static_cast<uint8_t>(1u << (row % 8));
+  }
+  // mark() for n values at once; valid: one byte per value (0 null, 1 valid), or null.
+  void mark_run(col& x, size_t n, const uint8_t* valid) {
+    const size_t row0 = x.count;
+    x.count += n;
+    if (n == 0 || ((valid == nullptr || std::memchr(valid, 0, n) == nullptr) && !x.has_null))
+      return; // no null so far: no bitmap
+    if (!x.has_null) {
+      x.has_null = true;
+      x.validity.assign((row0 + 7) / 8, 0);
+      for (size_t r = 0; r < row0; ++r)
+        x.validity[r / 8] |= static_cast<uint8_t>(1u << (r % 8));
+    }
+    x.validity.resize((x.count + 7) / 8, 0);
+    uint8_t* bits = x.validity.data();
+    size_t i = 0;
+    if (valid == nullptr) {
+      for (; i < n; ++i)
+        bits[(row0 + i) / 8] |= static_cast<uint8_t>(1u << ((row0 + i) % 8));
+      return;
+    }
+    // eight bytes (each 0 or 1) to eight bits: the multiply gathers byte k's low bit
+    // into bit 56 + k, with no carries between them
+    const unsigned shift = row0 % 8;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, valid + i, 8);
+      auto byte = static_cast<uint8_t>(((w & 0x0101010101010101ull) * 0x0102040810204080ull) >> 56);
+      size_t at = (row0 + i) / 8;
+      bits[at] |= static_cast<uint8_t>(byte << shift);
+      if (shift != 0 && byte >> (8 - shift) != 0)
+        bits[at + 1] |= static_cast<uint8_t>(byte >> (8 - shift));
+    }
+    for (; i < n; ++i)
+      if (valid[i] != 0)
+        bits[(row0 + i) / 8] |= static_cast<uint8_t>(1u << ((row0 + i) % 8));
   }
   size_t bytes_estimate() const {
     size_t n = 0;
