@@ -160,6 +160,13 @@ int cmd_run(const common_options& opts, const std::string& file, const std::vect
   auto threads = std::max(2u, std::thread::hardware_concurrency());
   cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
   cfg.set("logger.verbosity", caf::atom("quiet"));
+  // Operators run on detached actors (their own threads); the scheduler's workers only
+  // run the small run actor. CAF's default idle loop polls every 50 us for half a
+  // second, which takes CPU from the operators on a small machine: sleep sooner.
+  cfg.set("work-stealing.aggressive-poll-attempts", size_t{10});
+  cfg.set("work-stealing.moderate-poll-attempts", size_t{10});
+  cfg.set("work-stealing.moderate-sleep-duration", caf::timespan{std::chrono::microseconds{200}});
+  cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::milliseconds{2}});
   caf::actor_system sys{cfg};
 
   std::mutex out_mtx;
