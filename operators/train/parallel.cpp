@@ -124,12 +124,11 @@ parallel_network::parallel_network(const net_spec& spec, int64_t batch, bool tra
 
 parallel_network::~parallel_network() = default;
 
-batch_stats parallel_network::train_step(const dataset& data, const uint32_t* idx, size_t n,
-                                         std::vector<rng>* dropout) {
+template <class Step>
+batch_stats parallel_network::each_replica(const dataset& data, const uint32_t* idx, size_t n, Step&& step) {
   omp_threads_scope one(1);
   const size_t per = static_cast<size_t>(per_), cols = data.cols;
   n = std::min(n, static_cast<size_t>(batch_));
-  active_ = (n + per - 1) / per;
   pool_.run([&](int t) {
     size_t lo = static_cast<size_t>(t) * per, hi = std::min(n, lo + per);
     auto& st = stats_[static_cast<size_t>(t)];
@@ -143,7 +142,7 @@ batch_stats parallel_network::train_step(const dataset& data, const uint32_t* id
       std::memcpy(in + (i - lo) * cols, data.rows[idx[i]], cols * sizeof(float));
       y[i - lo] = data.y[idx[i]];
     }
-    st = net.train_step(hi - lo, y, dropout ? &(*dropout)[static_cast<size_t>(t)] : nullptr, n, t == 0);
+    st = step(net, t, hi - lo, y, n);
   });
   batch_stats sum;
   for (auto& st : stats_) {
@@ -152,6 +151,15 @@ batch_stats parallel_network::train_step(const dataset& data, const uint32_t* id
     sum.correct += st.correct;
   }
   return sum;
+}
+
+batch_stats parallel_network::train_step(const dataset& data, const uint32_t* idx, size_t n,
+                                         std::vector<rng>* dropout) {
+  const size_t rows = std::min(n, static_cast<size_t>(batch_)), per = static_cast<size_t>(per_);
+  active_ = (rows + per - 1) / per;
+  return each_replica(data, idx, n, [&](network& net, int t, size_t rows, const float* y, size_t total) {
+    return net.train_step(rows, y, dropout ? &(*dropout)[static_cast<size_t>(t)] : nullptr, total, t == 0);
+  });
 }
 
 void parallel_network::update(optimizer& opt, double lr) {
@@ -170,31 +178,8 @@ void parallel_network::update(optimizer& opt, double lr) {
 }
 
 batch_stats parallel_network::evaluate(const dataset& data, const uint32_t* idx, size_t n) {
-  omp_threads_scope one(1);
-  const size_t per = static_cast<size_t>(per_), cols = data.cols;
-  n = std::min(n, static_cast<size_t>(batch_));
-  pool_.run([&](int t) {
-    size_t lo = static_cast<size_t>(t) * per, hi = std::min(n, lo + per);
-    auto& st = stats_[static_cast<size_t>(t)];
-    st = {};
-    if (lo >= hi)
-      return;
-    auto& net = *replicas_[static_cast<size_t>(t)];
-    float* in = net.input();
-    float* y = targets_[static_cast<size_t>(t)].data();
-    for (size_t i = lo; i < hi; ++i) {
-      std::memcpy(in + (i - lo) * cols, data.rows[idx[i]], cols * sizeof(float));
-      y[i - lo] = data.y[idx[i]];
-    }
-    st = net.evaluate(hi - lo, y);
-  });
-  batch_stats sum;
-  for (auto& st : stats_) {
-    sum.loss += st.loss;
-    sum.abs_err += st.abs_err;
-    sum.correct += st.correct;
-  }
-  return sum;
+  return each_replica(data, idx, n,
+                      [](network& net, int, size_t rows, const float* y, size_t) { return net.evaluate(rows, y); });
 }
 
 void parallel_network::predict(const float* rows, size_t n, float* out) {

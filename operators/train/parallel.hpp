@@ -104,6 +104,12 @@ public:
   void predict(const float* rows, size_t n, float* out);
 
 private:
+  /// Gathers rows idx[0, n) (n <= batch()) into the replicas' inputs and targets, a
+  /// slice each, runs step(replica, thread, rows, targets, n) on every replica that
+  /// got rows, and sums their stats.
+  template <class Step>
+  batch_stats each_replica(const dataset& data, const uint32_t* idx, size_t n, Step&& step);
+
   std::vector<std::unique_ptr<network>> replicas_;
   int64_t batch_ = 0, per_ = 0;
   size_t active_ = 0; ///< replicas that had rows in the last train_step
