@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sink_table.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -95,7 +97,7 @@ struct process {
   }
 };
 
-result loom(const std::vector<std::string>& args, const temp_dir& dir) {
+result run_loom(const std::vector<std::string>& args, const temp_dir& dir) {
   auto r = process(args, dir.path).wait();
   INFO("loom exit " << r.rc << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err);
   return r;
@@ -116,7 +118,7 @@ TEST_CASE("every graph in graphs/ validates and runs", "[cli][graphs]") {
     ++count;
     auto file = entry.path().string();
     INFO(file);
-    auto v = loom({"validate", file}, tmp);
+    auto v = run_loom({"validate", file}, tmp);
     CHECK(v.rc == 0);
     CHECK(contains(v.out, ": ok: graph"));
     std::vector<std::string> args{"run", file, "--home", tmp.path + "/home"};
@@ -130,7 +132,7 @@ TEST_CASE("every graph in graphs/ validates and runs", "[cli][graphs]") {
       for (auto s : {"train_rows=2000", "test_rows=500", "epochs=1"})
         args.insert(args.end(), {"--set", s});
     }
-    auto r = loom(args, tmp);
+    auto r = run_loom(args, tmp);
     CHECK(r.rc == 0);
     CHECK(contains(r.out, "succeeded"));
   }
@@ -140,7 +142,7 @@ TEST_CASE("every graph in graphs/ validates and runs", "[cli][graphs]") {
 TEST_CASE("the demo graph writes its outputs and records the run", "[cli][graphs]") {
   temp_dir tmp;
   auto graph = std::string(LOOM_SOURCE_DIR) + "/graphs/iris.yaml";
-  auto r = loom({"run", graph, "--home", tmp.path, "--set", "out_dir=" + tmp.path + "/out"}, tmp);
+  auto r = run_loom({"run", graph, "--home", tmp.path, "--set", "out_dir=" + tmp.path + "/out"}, tmp);
   REQUIRE(r.rc == 0);
   CHECK(contains(r.err, "load"));      // progress lines
   CHECK(contains(r.err, "succeeded"));
@@ -150,7 +152,7 @@ TEST_CASE("the demo graph writes its outputs and records the run", "[cli][graphs
   auto copy = slurp(tmp.path + "/out/iris_copy.csv");
   CHECK(copy.rfind("sepal_length\tsepal_width\t", 0) == 0);
 
-  auto list = loom({"runs", "list", "--json", "--home", tmp.path}, tmp);
+  auto list = run_loom({"runs", "list", "--json", "--home", tmp.path}, tmp);
   REQUIRE(list.rc == 0);
   auto runs = nlohmann::json::parse(list.out);
   REQUIRE(runs.size() == 1);
@@ -159,7 +161,7 @@ TEST_CASE("the demo graph writes its outputs and records the run", "[cli][graphs
   CHECK(runs[0]["params"]["out_dir"] == tmp.path + "/out");
   auto id = runs[0]["id"].get<std::string>();
 
-  auto show = loom({"runs", "show", id, "--json", "--home", tmp.path}, tmp);
+  auto show = run_loom({"runs", "show", id, "--json", "--home", tmp.path}, tmp);
   REQUIRE(show.rc == 0);
   auto run = nlohmann::json::parse(show.out);
   CHECK(run["graph_text"].get<std::string>().find("name: iris") != std::string::npos);
@@ -173,7 +175,7 @@ TEST_CASE("the demo graph writes its outputs and records the run", "[cli][graphs
   for (auto& [id_, n] : nodes)
     CHECK(n["state"] == "succeeded");
 
-  auto text = loom({"runs", "show", id, "--home", tmp.path}, tmp);
+  auto text = run_loom({"runs", "show", id, "--home", tmp.path}, tmp);
   CHECK(text.rc == 0);
   CHECK(contains(text.out, "succeeded"));
   CHECK(contains(text.out, "ingest.csv"));
@@ -191,7 +193,7 @@ nodes:
     inputs: nowhere
     with: {path: out.csv, colour: red}
 )");
-  auto r = loom({"validate", file}, tmp);
+  auto r = run_loom({"validate", file}, tmp);
   CHECK(r.rc == 2);
   CHECK(contains(r.err, file + ":4:9: error: unknown operator 'ingest.cvs' (did you mean 'ingest.csv'?)"));
   CHECK(contains(r.err, file + ":8:13: error:"));
@@ -199,14 +201,14 @@ nodes:
   CHECK(contains(r.err, file + ":9:27: error:"));
   CHECK(contains(r.err, "colour"));
 
-  auto j = loom({"validate", file, "--json"}, tmp);
+  auto j = run_loom({"validate", file, "--json"}, tmp);
   CHECK(j.rc == 2);
   auto doc = nlohmann::json::parse(j.out);
   CHECK(doc["valid"] == false);
   CHECK(doc["diagnostics"].size() >= 3);
   CHECK(doc["diagnostics"][0]["line"] == 4);
 
-  auto run = loom({"run", file, "--home", tmp.path}, tmp);
+  auto run = run_loom({"run", file, "--home", tmp.path}, tmp);
   CHECK(run.rc == 2);
   CHECK_FALSE(fs::exists(tmp.path + "/store")); // nothing ran, nothing recorded
 }
@@ -225,12 +227,12 @@ TEST_CASE("hostile graph files are refused quickly", "[cli][validate]") {
   }
   bomb += "nodes:\n  - {id: x, op: map, with: {select: *" + prev + "}}\n";
   auto t0 = std::chrono::steady_clock::now();
-  auto r = loom({"validate", tmp.write("bomb.yaml", bomb)}, tmp);
+  auto r = run_loom({"validate", tmp.write("bomb.yaml", bomb)}, tmp);
   CHECK(r.rc == 2);
   auto deep = std::string(100000, '[') + std::string(100000, ']');
-  auto d = loom({"validate", tmp.write("deep.yaml", "name: deep\nnodes: " + deep + "\n")}, tmp);
+  auto d = run_loom({"validate", tmp.write("deep.yaml", "name: deep\nnodes: " + deep + "\n")}, tmp);
   CHECK(d.rc == 2);
-  auto big = loom({"validate", tmp.write("big.yaml", "name: big\n#" + std::string(5 << 20, 'x') + "\n")}, tmp);
+  auto big = run_loom({"validate", tmp.write("big.yaml", "name: big\n#" + std::string(5 << 20, 'x') + "\n")}, tmp);
   CHECK(big.rc == 2);
   CHECK(contains(big.err, "limit"));
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
@@ -246,13 +248,13 @@ nodes:
   - {id: keep, op: sink.csv, inputs: load.out, with: {path: "${params.dst}"}}
 )");
   (void)data;
-  auto r = loom({"run", graph, "--home", tmp.path, "--set", "dst=copy.csv", "-q"}, tmp);
+  auto r = run_loom({"run", graph, "--home", tmp.path, "--set", "dst=copy.csv", "-q"}, tmp);
   CHECK(r.rc == 0);
   CHECK(slurp(tmp.path + "/copy.csv") == "a,b\n1,x\n2,y\n");
-  auto bad = loom({"run", graph, "--home", tmp.path, "--set", "dts=copy.csv"}, tmp);
+  auto bad = run_loom({"run", graph, "--home", tmp.path, "--set", "dts=copy.csv"}, tmp);
   CHECK(bad.rc == 2);
   CHECK(contains(bad.err, "dts"));
-  auto malformed = loom({"run", graph, "--home", tmp.path, "--set", "novalue"}, tmp);
+  auto malformed = run_loom({"run", graph, "--home", tmp.path, "--set", "novalue"}, tmp);
   CHECK(malformed.rc == 2);
 }
 
@@ -264,12 +266,12 @@ nodes:
   - {id: bad, op: test.fail, inputs: gen, with: {message: "no space left on the tape"}}
   - {id: fine, op: test.collect, inputs: gen, with: {path: fine.txt}}
 )");
-  auto r = loom({"run", graph, "--home", tmp.path, "--plugin-path", fixtures + "/good"}, tmp);
+  auto r = run_loom({"run", graph, "--home", tmp.path, "--plugin-path", fixtures + "/good"}, tmp);
   CHECK(r.rc == 1);
   CHECK(contains(r.out, "failed: node 'bad' failed"));
   CHECK(contains(r.out, "no space left on the tape"));
   CHECK(fs::exists(tmp.path + "/fine.txt"));
-  auto show = loom({"runs", "show", "1", "--json", "--home", tmp.path}, tmp);
+  auto show = run_loom({"runs", "show", "1", "--json", "--home", tmp.path}, tmp);
   auto run = nlohmann::json::parse(show.out);
   CHECK(run["state"] == "failed");
 }
@@ -294,7 +296,7 @@ nodes:
     INFO("stderr: " << r.err);
     CHECK(r.rc == 130);
     CHECK(contains(r.out, "cancelled"));
-    auto show = loom({"runs", "show", "1", "--json", "--home", tmp.path}, tmp);
+    auto show = run_loom({"runs", "show", "1", "--json", "--home", tmp.path}, tmp);
     auto run = nlohmann::json::parse(show.out);
     CHECK(run["state"] == "cancelled");
     CHECK(run["nodes"][0]["state"] == "cancelled");
@@ -327,7 +329,7 @@ nodes:
   CHECK(seen < 40);
   auto r = p.wait();
   CHECK(r.rc == 0);
-  auto run = nlohmann::json::parse(loom({"runs", "show", "1", "--json", "--home", tmp.path}, tmp).out);
+  auto run = nlohmann::json::parse(run_loom({"runs", "show", "1", "--json", "--home", tmp.path}, tmp).out);
   CHECK(run["nodes"][0]["metrics"]["frames_emitted"] == 40);
 }
 
@@ -346,7 +348,7 @@ nodes:
   process a(a_args, tmp.path), b(b_args, tmp.path);
   CHECK(a.wait().rc == 0);
   CHECK(b.wait().rc == 0);
-  auto list = loom({"runs", "list", "--json", "--home", tmp.path}, tmp);
+  auto list = run_loom({"runs", "list", "--json", "--home", tmp.path}, tmp);
   auto runs = nlohmann::json::parse(list.out);
   REQUIRE(runs.size() == 2);
   CHECK(runs[0]["id"] != runs[1]["id"]);
@@ -358,7 +360,7 @@ nodes:
 
 TEST_CASE("ops list and describe document every operator", "[cli][ops]") {
   temp_dir tmp;
-  auto list = loom({"ops", "list", "--json"}, tmp);
+  auto list = run_loom({"ops", "list", "--json"}, tmp);
   REQUIRE(list.rc == 0);
   auto ops = nlohmann::json::parse(list.out);
   std::set<std::string> names;
@@ -372,7 +374,7 @@ TEST_CASE("ops list and describe document every operator", "[cli][ops]") {
   CHECK(names.count("sink.csv"));
   CHECK(names.count("map"));
 
-  auto d = loom({"ops", "describe", "ingest.csv", "--json"}, tmp);
+  auto d = run_loom({"ops", "describe", "ingest.csv", "--json"}, tmp);
   REQUIRE(d.rc == 0);
   auto op = nlohmann::json::parse(d.out);
   CHECK(op["outputs"][0]["name"] == "out");
@@ -383,32 +385,32 @@ TEST_CASE("ops list and describe document every operator", "[cli][ops]") {
       path_required = p["required"] == true && p["type"] == "string";
   CHECK(path_required);
 
-  auto text = loom({"ops", "describe", "sink.csv"}, tmp);
+  auto text = run_loom({"ops", "describe", "sink.csv"}, tmp);
   CHECK(text.rc == 0);
   CHECK(contains(text.out, "Parameters:"));
   CHECK(contains(text.out, "Example:"));
 
-  auto unknown = loom({"ops", "describe", "sink.cvs"}, tmp);
+  auto unknown = run_loom({"ops", "describe", "sink.cvs"}, tmp);
   CHECK(unknown.rc == 2);
   CHECK(contains(unknown.err, "did you mean 'sink.csv'"));
 }
 
 TEST_CASE("plugins inspect prints a library or one clear error line", "[cli][plugins]") {
   temp_dir tmp;
-  auto ok = loom({"plugins", "inspect", fixtures + "/good/libtest_ops.so", "--json"}, tmp);
+  auto ok = run_loom({"plugins", "inspect", fixtures + "/good/libtest_ops.so", "--json"}, tmp);
   REQUIRE(ok.rc == 0);
   auto doc = nlohmann::json::parse(ok.out);
   CHECK(doc["name"] == "loom-test-ops");
   CHECK(doc["abi"] == "1.1");
   CHECK(doc["operators"].size() >= 5);
 
-  auto broken = loom({"plugins", "inspect", fixtures + "/broken/libabi_major.so"}, tmp);
+  auto broken = run_loom({"plugins", "inspect", fixtures + "/broken/libabi_major.so"}, tmp);
   CHECK(broken.rc == 2);
   CHECK(contains(broken.err, "ABI"));
   CHECK(std::count(broken.err.begin(), broken.err.end(), '\n') == 1);
 
   // broken libraries on the plugin path are reported and skipped; the rest works
-  auto list = loom({"ops", "list", "--plugin-path", fixtures + "/broken"}, tmp);
+  auto list = run_loom({"ops", "list", "--plugin-path", fixtures + "/broken"}, tmp);
   CHECK(list.rc == 0);
   CHECK(contains(list.out, "ingest.csv"));
   CHECK(contains(list.err, "warning: plugin"));
@@ -416,7 +418,7 @@ TEST_CASE("plugins inspect prints a library or one clear error line", "[cli][plu
 
 TEST_CASE("runs show of an unknown run is invalid input", "[cli][store]") {
   temp_dir tmp;
-  auto r = loom({"runs", "show", "42", "--home", tmp.path}, tmp);
+  auto r = run_loom({"runs", "show", "42", "--home", tmp.path}, tmp);
   CHECK(r.rc == 2);
   CHECK(contains(r.err, "42"));
 }
@@ -432,7 +434,7 @@ nodes:
   - {id: gen, op: "lib/libtest_ops.so#test.gen", with: {frames: 2, rows: 3}}
   - {id: sink, op: test.collect, inputs: gen, with: {path: out.txt}}
 )");
-  auto r = loom({"run", graph, "--home", tmp.path, "-q"}, tmp);
+  auto r = run_loom({"run", graph, "--home", tmp.path, "-q"}, tmp);
   CHECK(r.rc == 0);
   CHECK(slurp(tmp.path + "/out.txt") == "0 3 0\n1 3 3\n");
 
@@ -440,7 +442,7 @@ nodes:
 nodes:
   - {id: gen, op: lib/libtest_ops.so}
 )");
-  auto a = loom({"validate", ambiguous}, tmp);
+  auto a = run_loom({"validate", ambiguous}, tmp);
   CHECK(a.rc == 2);
   CHECK(contains(a.err, ambiguous + ":3:19: error: plugin lib/libtest_ops.so provides"));
   CHECK(contains(a.err, "#NAME"));
@@ -449,7 +451,7 @@ nodes:
 nodes:
   - {id: gen, op: lib/nothing.so}
 )");
-  auto m = loom({"validate", missing}, tmp);
+  auto m = run_loom({"validate", missing}, tmp);
   CHECK(m.rc == 2);
   CHECK(contains(m.err, "no such file"));
 }
@@ -457,9 +459,9 @@ nodes:
 TEST_CASE("the messy customers pipeline accounts for every row", "[cli][graphs]") {
   temp_dir tmp;
   auto graph = std::string(LOOM_SOURCE_DIR) + "/graphs/customers.yaml";
-  auto r = loom({"run", graph, "--home", tmp.path, "--set", "out=" + tmp.path + "/out", "-q"}, tmp);
+  auto r = run_loom({"run", graph, "--home", tmp.path, "--set", "out=" + tmp.path + "/out", "-q"}, tmp);
   REQUIRE(r.rc == 0);
-  auto show = loom({"runs", "show", "1", "--json", "--home", tmp.path}, tmp);
+  auto show = run_loom({"runs", "show", "1", "--json", "--home", tmp.path}, tmp);
   auto run = nlohmann::json::parse(show.out);
   std::map<std::string, nlohmann::json> n;
   for (auto& node : run["nodes"])
@@ -495,23 +497,23 @@ nodes:
   - {id: m, op: test.model, with: {classes: [a, b], history: [{epoch: 1, name: train_loss, value: 0.7}]}}
   - {id: score, op: evaluate, inputs: {predictions: load.out, model: m.model}, with: {target: y}}
 )");
-  auto r = loom({"run", graph, "--home", tmp.path, "-q"}, tmp);
+  auto r = run_loom({"run", graph, "--home", tmp.path, "-q"}, tmp);
   REQUIRE(r.rc == 0);
-  auto show = loom({"runs", "show", "1", "--home", tmp.path}, tmp);
+  auto show = run_loom({"runs", "show", "1", "--home", tmp.path}, tmp);
   CHECK(contains(show.out, "score.report.html"));
   CHECK(contains(show.out, "metric accuracy = 0.75"));
-  auto html = loom({"runs", "show", "1", "--artifact", "score.report.html", "--home", tmp.path}, tmp);
+  auto html = run_loom({"runs", "show", "1", "--artifact", "score.report.html", "--home", tmp.path}, tmp);
   REQUIRE(html.rc == 0);
   CHECK(html.out.rfind("<!DOCTYPE html>", 0) == 0);
   CHECK(contains(html.out, "<td>accuracy</td><td class=\"num\" title=\"0.75\">0.7500</td>"));
   CHECK(contains(html.out, "<svg"));
   CHECK(contains(html.out, "</html>\n"));
-  auto saved = loom({"runs", "show", "1", "--artifact", "score.report.html", "-o", tmp.path + "/report.html",
+  auto saved = run_loom({"runs", "show", "1", "--artifact", "score.report.html", "-o", tmp.path + "/report.html",
                      "--home", tmp.path}, tmp);
   CHECK(saved.rc == 0);
   CHECK(slurp(tmp.path + "/report.html") == html.out);
 
-  auto d = loom({"ops", "describe", "evaluate"}, tmp);
+  auto d = run_loom({"ops", "describe", "evaluate"}, tmp);
   CHECK(d.rc == 0);
   for (auto part : {"predictions", "metrics", "rejects", "probability_prefix", "positive", "report", "Example:"})
     CHECK(contains(d.out, part));
@@ -522,35 +524,6 @@ nodes:
 
 namespace {
 
-/// A CSV without quoted fields (what sink.csv writes for plain numbers and labels):
-/// header -> column index, and the rows split on commas.
-struct simple_csv {
-  std::map<std::string, size_t> col;
-  std::vector<std::vector<std::string>> rows;
-
-  explicit simple_csv(const std::string& text) {
-    std::stringstream in(text);
-    std::string line;
-    bool header = true;
-    while (std::getline(in, line)) {
-      std::vector<std::string> f;
-      std::stringstream ls(line);
-      std::string cell;
-      while (std::getline(ls, cell, ','))
-        f.push_back(cell);
-      if (!line.empty() && line.back() == ',')
-        f.emplace_back();
-      if (header)
-        for (size_t i = 0; i < f.size(); ++i)
-          col[f[i]] = i;
-      else
-        rows.push_back(std::move(f));
-      header = false;
-    }
-  }
-  const std::string& at(size_t row, const std::string& column) const { return rows.at(row).at(col.at(column)); }
-};
-
 /// Runs `graph` (a file in graphs/) with `sets` into a fresh home, and returns run 1's
 /// record with its nodes by id.
 std::map<std::string, nlohmann::json> run_graph(const temp_dir& tmp, const std::string& graph,
@@ -560,9 +533,9 @@ std::map<std::string, nlohmann::json> run_graph(const temp_dir& tmp, const std::
     args.push_back("--set");
     args.push_back(s);
   }
-  auto r = loom(args, tmp);
+  auto r = run_loom(args, tmp);
   REQUIRE(r.rc == 0);
-  auto show = loom({"runs", "show", "1", "--json", "--home", tmp.path}, tmp);
+  auto show = run_loom({"runs", "show", "1", "--json", "--home", tmp.path}, tmp);
   REQUIRE(show.rc == 0);
   auto run = nlohmann::json::parse(show.out);
   std::map<std::string, nlohmann::json> n;
@@ -604,10 +577,10 @@ TEST_CASE("the wine pipeline cleans, splits, trains a softmax model with its fea
   // the predictions file: raw columns (the featurization is applied inside predict),
   // a probability per class that sums to 1, the prediction its arg max, and
   // evaluate's accuracy recomputed from it
-  simple_csv p(slurp(tmp.path + "/out/test_predictions.csv"));
+  auto p = loom::test::sink_table::parse(slurp(tmp.path + "/out/test_predictions.csv"));
   REQUIRE(p.rows.size() == static_cast<size_t>(test_rows));
   for (auto c : {"alcohol", "proline", "cultivar", "prediction", "prob_class_0", "prob_class_1", "prob_class_2"})
-    CHECK(p.col.count(c) == 1);
+    CHECK(p.has(c));
   int correct = 0;
   for (size_t r = 0; r < p.rows.size(); ++r) {
     double sum = 0, best = -1;
@@ -626,7 +599,7 @@ TEST_CASE("the wine pipeline cleans, splits, trains a softmax model with its fea
   }
   CHECK(accuracy == Approx(static_cast<double>(correct) / test_rows).epsilon(1e-12));
   // the report is stored with the run
-  auto show = loom({"runs", "show", "1", "--home", tmp.path}, tmp);
+  auto show = run_loom({"runs", "show", "1", "--home", tmp.path}, tmp);
   CHECK(contains(show.out, "evaluate.report.html"));
 }
 
@@ -648,7 +621,7 @@ TEST_CASE("the diabetes pipeline trains a linear model and an MLP for regression
     CHECK(metric(n, node, "mae") < metric(n, node, "rmse"));
   }
   // evaluate's RMSE recomputed from the MLP's predictions
-  simple_csv p(slurp(tmp.path + "/out/test_predictions.csv"));
+  auto p = loom::test::sink_table::parse(slurp(tmp.path + "/out/test_predictions.csv"));
   REQUIRE(p.rows.size() == static_cast<size_t>(test_rows));
   double se = 0;
   for (size_t r = 0; r < p.rows.size(); ++r) {

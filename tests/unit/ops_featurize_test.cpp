@@ -1,6 +1,7 @@
 // featurize.fit / featurize.apply: fitted on a train table, applied to a test table
 // through real graphs; every expected value is computed here from the raw inputs.
 #include "run_env.hpp"
+#include "sink_table.hpp"
 
 #include <loom/fb/model_generated.h>
 
@@ -18,47 +19,9 @@ using loom::test::write_file;
 
 namespace {
 
-/// A CSV written by sink.csv (no quoted fields in these tests).
-struct table {
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
+using table = loom::test::sink_table;
 
-  size_t col(const std::string& name) const {
-    for (size_t i = 0; i < header.size(); ++i)
-      if (header[i] == name)
-        return i;
-    FAIL("no column " << name);
-    return 0;
-  }
-  const std::string& at(size_t row, const std::string& name) const {
-    REQUIRE(row < rows.size());
-    return rows[row].at(col(name));
-  }
-  double num(size_t row, const std::string& name) const { return std::stod(at(row, name)); }
-};
-
-std::vector<std::string> split(const std::string& line) {
-  std::vector<std::string> out(1);
-  for (char c : line) {
-    if (c == ',')
-      out.emplace_back();
-    else
-      out.back().push_back(c);
-  }
-  return out;
-}
-
-table read_csv(env& e, const std::string& file) {
-  table t;
-  auto lines = e.lines(file);
-  REQUIRE(!lines.empty());
-  t.header = split(lines[0]);
-  for (size_t i = 1; i < lines.size(); ++i) {
-    t.rows.push_back(split(lines[i]));
-    REQUIRE(t.rows.back().size() == t.header.size());
-  }
-  return t;
-}
+table read_csv(env& e, const std::string& file) { return table::parse(read_file(e, file)); }
 
 // FNV-1a 64, written out here to check the operator's buckets
 uint64_t fnv(const std::string& s) {

@@ -2,6 +2,7 @@
 // itself), then real graphs through the executor: convergence, determinism, the Model
 // round trip, the bundled featurizer, early stopping and bad input.
 #include "run_env.hpp"
+#include "sink_table.hpp"
 
 #include "../../operators/train/model_bundle.hpp"
 #include "../../operators/train/nn.hpp"
@@ -36,43 +37,9 @@ namespace {
 
 // ---- helpers --------------------------------------------------------------------------
 
-/// A CSV written by sink.csv (no quoted fields in these tests).
-struct table {
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
+using table = loom::test::sink_table;
 
-  size_t col(const std::string& name) const {
-    for (size_t i = 0; i < header.size(); ++i)
-      if (header[i] == name)
-        return i;
-    FAIL("no column " << name);
-    return 0;
-  }
-  const std::string& at(size_t row, const std::string& name) const { return rows.at(row).at(col(name)); }
-  double num(size_t row, const std::string& name) const { return std::stod(at(row, name)); }
-};
-
-table read_csv(env& e, const std::string& file) {
-  table t;
-  auto lines = e.lines(file);
-  REQUIRE(!lines.empty());
-  auto split = [](const std::string& line) {
-    std::vector<std::string> out(1);
-    for (char c : line) {
-      if (c == ',')
-        out.emplace_back();
-      else
-        out.back().push_back(c);
-    }
-    return out;
-  };
-  t.header = split(lines[0]);
-  for (size_t i = 1; i < lines.size(); ++i) {
-    t.rows.push_back(split(lines[i]));
-    REQUIRE(t.rows.back().size() == t.header.size());
-  }
-  return t;
-}
+table read_csv(env& e, const std::string& file) { return table::parse(read_file(e, file)); }
 
 std::vector<uint8_t> read_bytes(env& e, const std::string& file) {
   auto s = read_file(e, file);
