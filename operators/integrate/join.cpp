@@ -33,7 +33,7 @@ public:
       "with the same name as its left key appears once (in the left key's place, with the right "
       "row's value for unmatched right rows, promoted to f64 when the two sides are i64 and f64). "
       "Other names present on both sides get `suffixes` (left, right). Left columns are nullable in "
-      "right and outer joins, right columns in left and outer joins. Rows are not rejected: rows "
+      "right and outer joins, right columns in left and outer joins. Output frames hold at most `frame_rows` rows. Rows are not rejected: rows "
       "that find no match in an inner join are simply not part of the result, so the rows in/out "
       "counters do not balance the way they do for filters. If an input sends no frame at all, its "
       "columns are unknown and left out of the output.",
@@ -51,6 +51,9 @@ public:
       {"how", LOOM_PARAM_STRING, false, "\"inner\"", "inner, left, right or outer"},
       {"suffixes", LOOM_PARAM_LIST, false, "[\"_left\", \"_right\"]",
        "two suffixes added to a non-key column name present on both sides: [left, right]"},
+      {"frame_rows", LOOM_PARAM_INT, false, "8192",
+       "most rows in one output frame: the matches of one left frame (many, with duplicate keys on both "
+       "sides) are emitted as several frames"},
     };
     return s;
   }
@@ -81,6 +84,10 @@ public:
     else
       throw sdk::error("join: how must be inner, left, right or outer, not '" + how + "'");
     suffixes_ = sdk::param_strings(ctx, "suffixes");
+    auto frame_rows = ctx.param_int("frame_rows");
+    if (frame_rows <= 0)
+      throw sdk::error("join: frame_rows must be positive, got " + std::to_string(frame_rows));
+    frame_rows_ = static_cast<size_t>(frame_rows);
     if (suffixes_.size() != 2)
       throw sdk::error("join: suffixes must be two strings [left, right], got " + std::to_string(suffixes_.size()));
   }
@@ -303,6 +310,12 @@ private:
     out_.end_row();
   }
 
+  /// Emits the rows built so far once there are frame_rows of them (all, if `all`).
+  void flush(sdk::context& ctx, bool all) {
+    if (out_.num_rows() >= frame_rows_ || (all && out_.num_rows() > 0))
+      ctx.emit(0, out_.finish(seq_++));
+  }
+
   void probe_next(sdk::context& ctx) {
     ensure_schema();
     auto bytes = std::move(pending_.front());
@@ -315,29 +328,33 @@ private:
         if (auto it = table_.find(key); it != table_.end())
           hits = &it->second;
       if (hits == nullptr) {
-        if (keep_left_)
+        if (keep_left_) {
           append_row(&f, r, nullptr, 0);
+          flush(ctx, false);
+        }
         continue;
       }
       for (auto [fi, rr] : *hits) {
         append_row(&f, r, &right_frames_[fi], rr);
         matched_[fi][rr] = true;
+        flush(ctx, false);
       }
     }
-    if (out_.num_rows() > 0)
-      ctx.emit(0, out_.finish(seq_++));
+    flush(ctx, true);
   }
 
   bool emit_unmatched(sdk::context& ctx, size_t fi) {
     ensure_schema();
     auto& f = right_frames_[fi];
+    bool any = false;
     for (size_t r = 0; r < f.num_rows(); ++r)
-      if (!matched_[fi][r])
+      if (!matched_[fi][r]) {
         append_row(nullptr, 0, &f, r);
-    if (out_.num_rows() == 0)
-      return false;
-    ctx.emit(0, out_.finish(seq_++));
-    return true;
+        any = true;
+        flush(ctx, false);
+      }
+    flush(ctx, true);
+    return any;
   }
 
   std::vector<std::string> left_on_, right_on_, suffixes_;
@@ -356,7 +373,7 @@ private:
   bool schema_ready_ = false;
   std::vector<out_col> cols_;
   sdk::frame_builder out_;
-  size_t next_unmatched_ = 0;
+  size_t next_unmatched_ = 0, frame_rows_ = 8192;
   uint64_t seq_ = 0;
 };
 

@@ -350,6 +350,44 @@ TEST_CASE("join: left frames that arrive before the right side ends are held, th
   CHECK(node(r, "op").rows_out == 30);
 }
 
+TEST_CASE("join: the matches of one left frame come out in frames of at most frame_rows rows",
+          "[integrate][join]") {
+  // every left row matches every right row: one left frame of 40 rows gives 40 x 25 rows
+  std::string left = "k,l\n", right = "k,r\n";
+  for (int i = 0; i < 40; ++i)
+    left += "1,l" + std::to_string(i) + "\n";
+  for (int i = 0; i < 25; ++i)
+    right += "1,r" + std::to_string(i) + "\n";
+  for (const char* how : {"inner", "outer"}) {
+    DYNAMIC_SECTION(how) {
+      env e;
+      write_file(e, "left.csv", left + "2,lonely\n");
+      write_file(e, "right.csv", right + "3,alone\n");
+      auto r = e.run(e.graph(join_graph(std::string("{on: [k], how: ") + how + ", frame_rows: 300}", 1000)));
+      REQUIRE(r.state == "succeeded");
+      const bool outer = std::string(how) == "outer";
+      const uint64_t rows = 40 * 25 + (outer ? 2 : 0);
+      CHECK(node(r, "op").rows_out == rows);
+      // 1000 matches of the one left frame: 300 + 300 + 300 + 100 (+ the lonely left row
+      // in that last frame, + a frame for the unmatched right row)
+      CHECK(node(r, "op").frames_out == (outer ? 5u : 4u));
+      auto lines = e.lines("out.csv");
+      REQUIRE(lines.size() == rows + 1);
+      CHECK(lines[1] == "1,l0,r0");
+      CHECK(lines[25] == "1,l0,r24"); // left row order, then right arrival order
+      CHECK(lines[26] == "1,l1,r0");
+      CHECK(lines[1000] == "1,l39,r24");
+      if (outer) {
+        CHECK(lines[1001] == "2,lonely,");
+        CHECK(lines[1002] == "3,,alone");
+      }
+    }
+  }
+  env e;
+  CHECK_THAT(failure(e.run(e.graph(join_graph("{on: [k], frame_rows: 0}")))),
+             Contains("frame_rows must be positive, got 0"));
+}
+
 TEST_CASE("join on several keys with left_on/right_on, promotion and suffixes", "[integrate][join]") {
   const char* l = "a,b,v\n1,x,l1\n1,y,l2\n2,x,l3\n";
   const char* rt = "ka,kb,v\n1.0,x,r1\n2.5,x,r2\n1,y,r3\n";
