@@ -11,6 +11,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <zlib.h>
+
 #include <chrono>
 #include <map>
 #include <optional>
@@ -83,7 +85,7 @@ url_parts parse_url(const std::string& url) {
 
 struct response {
   unsigned status = 0;
-  std::string reason, content_type, location, body;
+  std::string reason, content_type, content_encoding, location, body;
 };
 
 struct fetch_options {
@@ -180,6 +182,7 @@ private:
                                  (default_port ? "" : ":" + u.port));
     req.set(http::field::user_agent, "loom-ingest.http/0.1");
     req.set(http::field::accept, "text/csv, application/x-ndjson, application/jsonl, */*;q=0.5");
+    req.set(http::field::accept_encoding, "gzip");
     req.set(http::field::connection, "close");
     for (auto& [k, v] : o_.headers)
       req.set(k, v);
@@ -195,7 +198,10 @@ private:
     r.reason = std::string(res.reason());
     r.content_type = std::string(res[http::field::content_type]);
     r.location = std::string(res[http::field::location]);
+    r.content_encoding = std::string(res[http::field::content_encoding]);
     r.body = std::move(res.body());
+    if (r.body.size() > o_.max_bytes) // the parser's limit, whatever the framing
+      fail("the response body is larger than max_bytes = " + std::to_string(o_.max_bytes));
     beast::error_code ignored;
     beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
     return r;
@@ -206,6 +212,59 @@ private:
   steady::time_point deadline_;
   net::io_context ioc_;
 };
+
+/// The data of a gzip stream (one or more members, RFC 1952), at most `max_bytes` of it;
+/// throws, naming `what`, on a corrupt or truncated stream.
+std::string gunzip(const std::string& in, uint64_t max_bytes, const std::string& what) {
+  z_stream z{};
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) // 16: gzip framing
+    throw sdk::error(what + ": cannot start zlib", LOOM_ERR_INTERNAL);
+  const char* next = in.data();
+  size_t in_left = in.size(), done = 0;
+  std::string out(std::min<uint64_t>(std::max<size_t>(4 * in.size(), size_t{1} << 16), max_bytes + 1), '\0');
+  int rc = Z_OK;
+  for (;;) {
+    if (z.avail_in == 0 && in_left > 0) { // zlib counts in 32 bits
+      const size_t n = std::min<size_t>(in_left, size_t{1} << 30);
+      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(next));
+      z.avail_in = static_cast<uInt>(n);
+      next += n;
+      in_left -= n;
+    }
+    if (done == out.size()) {
+      if (done > max_bytes)
+        break;
+      out.resize(std::min<uint64_t>(2 * out.size(), max_bytes + 1));
+    }
+    z.next_out = reinterpret_cast<Bytef*>(out.data() + done);
+    z.avail_out = static_cast<uInt>(std::min<size_t>(out.size() - done, size_t{1} << 30));
+    const uInt room = z.avail_out;
+    rc = inflate(&z, Z_NO_FLUSH);
+    done += room - z.avail_out;
+    if (rc == Z_STREAM_END) {
+      if (z.avail_in == 0 && in_left == 0)
+        break;
+      inflateReset(&z); // another gzip member follows
+      rc = Z_OK;
+      continue;
+    }
+    if (rc != Z_OK) // Z_BUF_ERROR: the input ended within the stream
+      break;
+  }
+  const std::string msg = z.msg != nullptr ? z.msg : "";
+  inflateEnd(&z);
+  if (done > max_bytes)
+    throw sdk::error(what + ": the decompressed body is larger than max_bytes = " + std::to_string(max_bytes),
+                     LOOM_ERR_IO);
+  if (rc != Z_STREAM_END)
+    throw sdk::error(what + ": cannot decompress the gzip body: " +
+                       (rc == Z_BUF_ERROR ? std::string("it is truncated")
+                        : msg.empty()     ? "zlib error " + std::to_string(rc)
+                                          : msg),
+                     LOOM_ERR_IO);
+  out.resize(done);
+  return out;
+}
 
 std::string lower(std::string s) {
   for (auto& c : s)
@@ -227,7 +286,9 @@ public:
       "Content-Type (text/csv, ...csv -> csv; application/x-ndjson, application/jsonl, ...json -> "
       "jsonl), else from the URL's extension (.csv, .tsv, .jsonl, .ndjson). https:// verifies the "
       "server's certificate and host name against the system's CA store, or `ca_file`, unless "
-      "`verify_tls` is false. Redirects (301, 302, 303, 307, 308) are followed up to 5 times. The node "
+      "`verify_tls` is false. Bodies may be gzip-compressed: the request offers Accept-Encoding: "
+      "gzip, and a body with Content-Encoding: gzip, or one that is a gzip file (e.g. data.csv.gz), is "
+      "decompressed (up to `max_bytes` after decompression; a corrupt or truncated one fails the node). Redirects (301, 302, 303, 307, 308) are followed up to 5 times. The node "
       "fails with a message naming the URL on a bad URL, a failed connection (e.g. connection "
       "refused), a TLS failure, a timeout (`timeout_ms` covers the whole exchange) and a status "
       "other than 2xx (the message has the status code and the start of the body).",
@@ -246,7 +307,8 @@ public:
       {"ca_file", LOOM_PARAM_STRING, false, nullptr,
        "https: PEM file of the CA certificates to trust instead of the system's, relative to the graph file"},
       {"headers", LOOM_PARAM_MAP, false, nullptr, "extra request headers, e.g. {Authorization: \"Bearer ...\"}"},
-      {"max_bytes", LOOM_PARAM_INT, false, "1073741824", "largest response body accepted, in bytes"},
+      {"max_bytes", LOOM_PARAM_INT, false, "1073741824",
+       "largest response body accepted, in bytes, as sent and (gzip) as decompressed"},
     };
     for (auto& p : csv_params())
       s.params.push_back(p);
@@ -307,6 +369,18 @@ public:
     }
     ctx.metric("http_status", r.status);
     ctx.metric("bytes", static_cast<double>(r.body.size()));
+    // gzip: as a Content-Encoding, or a .gz file served as it is (the gzip magic bytes
+    // cannot start CSV or JSON text)
+    const auto encoding = lower(r.content_encoding);
+    const bool gzip_magic = r.body.size() >= 2 && r.body[0] == '\x1f' && r.body[1] == '\x8b';
+    if (encoding == "gzip" || encoding == "x-gzip" || gzip_magic) {
+      r.body = gunzip(r.body, fo_.max_bytes, "ingest.http: GET " + url);
+      ctx.metric("bytes_decompressed", static_cast<double>(r.body.size()));
+    } else if (!encoding.empty() && encoding != "identity") {
+      throw sdk::error("ingest.http: GET " + url + ": unsupported Content-Encoding '" + r.content_encoding +
+                         "' (gzip and identity are)",
+                       LOOM_ERR_IO);
+    }
     std::string fmt = format_ == "auto" ? detect(url, r.content_type) : format_;
     auto body = std::make_shared<std::string>(std::move(r.body));
     input_opener in = [url, body] { return memory_input(url, std::move(*body)); };
@@ -325,6 +399,8 @@ private:
     if (ct.find("json") != std::string::npos)
       return "jsonl";
     auto path = lower(url.substr(0, url.find_first_of("?#")));
+    if (ends_with(path, ".gz"))
+      path.resize(path.size() - 3);
     if (ends_with(path, ".csv") || ends_with(path, ".tsv"))
       return "csv";
     if (ends_with(path, ".jsonl") || ends_with(path, ".ndjson") || ends_with(path, ".json"))

@@ -1039,6 +1039,65 @@ TEST_CASE("ingest.http: CSV and JSONL bodies, format detection, rejects name the
   }
 }
 
+TEST_CASE("ingest.http: gzip bodies (Content-Encoding or a .gz file), truncated and unknown encodings",
+          "[io][http][gzip]") {
+  env g; // gzip-compressed bodies made by gzip(1); two files concatenated are two members
+  std::string csv = "id,name\n";
+  for (int i = 0; i < 5000; ++i)
+    csv += std::to_string(i) + ",name" + std::to_string(i % 7) + "\n";
+  write_file(g, "a.csv", csv);
+  gzip(g, "a.csv");
+  const std::string gz = read_file(g, "a.csv.gz");
+  write_file(g, "b.csv", "5000,last\n");
+  gzip(g, "b.csv");
+  const std::string two_members = gz + read_file(g, "b.csv.gz");
+  test_server server({
+    {"/enc", http_response(200, "OK", "text/csv", gz, "Content-Encoding: gzip\r\n")},
+    {"/two", http_response(200, "OK", "text/csv", two_members, "Content-Encoding: gzip\r\n")},
+    {"/file.csv.gz", http_response(200, "OK", "application/gzip", gz)},
+    {"/cut", http_response(200, "OK", "text/csv", gz.substr(0, gz.size() / 2), "Content-Encoding: gzip\r\n")},
+    {"/br", http_response(200, "OK", "text/csv", "id\n1\n", "Content-Encoding: br\r\n")},
+  });
+  for (const char* path : {"/enc", "/file.csv.gz"}) {
+    DYNAMIC_SECTION(path) {
+      env e;
+      auto r = run_http(e, "{url: \"" + server.url(path) + "\"}");
+      REQUIRE(r.state == "succeeded");
+      CHECK(read_file(e, "out.csv") == csv);
+      check_accounting(r, "load", 5000);
+      CHECK(node(r, "load").metrics.at("bytes") == static_cast<double>(gz.size()));
+      CHECK(node(r, "load").metrics.at("bytes_decompressed") == static_cast<double>(csv.size()));
+      auto reqs = server.requests();
+      REQUIRE(!reqs.empty());
+      CHECK(contains(reqs.back(), "Accept-Encoding: gzip\r\n"));
+    }
+  }
+  {
+    env e;
+    auto r = run_http(e, "{url: \"" + server.url("/two") + "\"}");
+    REQUIRE(r.state == "succeeded");
+    CHECK(read_file(e, "out.csv") == csv + "5000,last\n");
+  }
+  {
+    env e;
+    auto r = run_http(e, "{url: \"" + server.url("/cut") + "\"}");
+    CHECK(r.state == "failed");
+    CHECK(contains(node(r, "load").error, "GET " + server.url("/cut") + ": cannot decompress the gzip body: it is truncated"));
+    // max_bytes bounds the body as sent and as decompressed
+    REQUIRE(gz.size() < 20000);
+    REQUIRE(csv.size() > 20000);
+    auto big = run_http(e, "{url: \"" + server.url("/enc") + "\", max_bytes: 20000}");
+    CHECK(big.state == "failed");
+    CHECK(contains(node(big, "load").error, "the decompressed body is larger than max_bytes = 20000"));
+    auto small = run_http(e, "{url: \"" + server.url("/enc") + "\", max_bytes: 1000}");
+    CHECK(small.state == "failed");
+    CHECK(contains(node(small, "load").error, "the response body is larger than max_bytes = 1000"));
+    auto br = run_http(e, "{url: \"" + server.url("/br") + "\"}");
+    CHECK(br.state == "failed");
+    CHECK(contains(node(br, "load").error, "unsupported Content-Encoding 'br' (gzip and identity are)"));
+  }
+}
+
 TEST_CASE("ingest.http: 404, connection refused, timeout and bad URLs fail clearly", "[io][http]") {
   test_server server({});
   env e;
