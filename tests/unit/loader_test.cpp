@@ -290,6 +290,18 @@ TEST_CASE("a parameter default of the wrong type is refused", "[loader]") {
   check_still_works(reg);
 }
 
+TEST_CASE("an output port marked optional, or a port of an unknown message type, is refused", "[loader]") {
+  plugin_registry reg;
+  auto msg = load_error(reg, broken("liboptional_output.so"));
+  CHECK(msg.find("init failed") != std::string::npos);
+  CHECK(msg.find("operator 'bad.port': output port 'out' is marked optional; only input ports can be") !=
+        std::string::npos);
+  auto msg2 = load_error(reg, broken("libunknown_port_type.so"));
+  CHECK(msg2.find("operator 'bad.port': port 'out' has unknown message type 77") != std::string::npos);
+  CHECK(reg.find("bad.port") == nullptr);
+  check_still_works(reg);
+}
+
 TEST_CASE("load_directories reports each broken library and loads the rest", "[loader]") {
   plugin_registry reg;
   auto errors = reg.load_directories({broken_dir, fixture_dir + "/missing", good_dir});
@@ -297,7 +309,8 @@ TEST_CASE("load_directories reports each broken library and loads the rest", "[l
   const std::vector<std::string> failing = {"libabi_major.so", "libabi_minor.so",
                                             "libbad_default.so", "libdup_b.so",
                                             "libinit_error.so", "libinit_throws.so",
-                                            "libno_entry.so", "not_a_library.so"};
+                                            "libno_entry.so", "liboptional_output.so",
+                                            "libunknown_port_type.so", "not_a_library.so"};
   REQUIRE(errors.size() == failing.size());
   for (size_t i = 0; i < failing.size(); ++i) {
     INFO(errors[i]);

@@ -159,7 +159,7 @@ struct port {
   const char* name;
   loom_message_type type;
   const char* description;
-  bool optional = false; ///< input ports: the graph may leave it unconnected (ABI 1.1)
+  bool optional = false; ///< input ports: the graph may leave it unconnected (ABI 1.1); outputs cannot be
 };
 
 struct param {
@@ -251,12 +251,16 @@ loom_error* register_op(const loom_host_api* h, loom_registrar* reg) {
   if (err != nullptr)
     return err;
   std::vector<loom_port_def> ins, outs;
+  // the optional flag goes to the host for outputs too, which refuses it there (with a
+  // message naming the port) rather than the SDK dropping it unseen
+  auto port_def = [](const port& p) {
+    return loom_port_def{p.name, p.optional ? static_cast<loom_message_type>(p.type | LOOM_PORT_OPTIONAL) : p.type,
+                         p.description};
+  };
   for (auto& p : spec.inputs)
-    ins.push_back({p.name,
-                   p.optional ? static_cast<loom_message_type>(p.type | LOOM_PORT_OPTIONAL) : p.type,
-                   p.description});
+    ins.push_back(port_def(p));
   for (auto& p : spec.outputs)
-    outs.push_back({p.name, p.type, p.description});
+    outs.push_back(port_def(p));
   std::vector<loom_param_def> params;
   for (auto& p : spec.params)
     params.push_back({p.name, p.type, p.required ? 1 : 0, p.default_json, p.description});
