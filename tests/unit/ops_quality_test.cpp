@@ -195,6 +195,55 @@ TEST_CASE("profile: the Metrics message holds the values and histograms", "[qual
         std::vector<double>{1, 2});
 }
 
+TEST_CASE("profile and validate: a running graph hands their Metrics messages downstream",
+          "[quality][profile][validate]") {
+  env e;
+  write_file(e, "in.csv", "x,c\n1,a\n2,b\n3,a\n4,\n");
+  auto r = e.run(e.graph(R"(
+name: metrics
+nodes:
+  - {id: load, op: ingest.csv, with: {path: in.csv}}
+  - {id: p, op: profile, inputs: load.out}
+  - id: v
+    op: validate
+    inputs: p.out
+    with: {expect: {x: {type: i64, min: 0, max: 3}, c: {nullable: false}}, on_failure: warn}
+  - {id: pm, op: test.save, inputs: p.metrics, with: {path: profile.bin}}
+  - {id: vm, op: test.save, inputs: v.report, with: {path: report.bin}}
+  - {id: sink, op: sink.csv, inputs: v.out, with: {path: out.csv}}
+)"));
+  REQUIRE(r.state == "succeeded");
+  CHECK(e.lines("out.csv").size() == 5); // warn: every row passed on
+  // each Metrics message holds the same values as the node's metrics in the run record
+  for (auto [id, file] : {std::pair<std::string, std::string>{"p", "profile.bin"}, {"v", "report.bin"}}) {
+    INFO(id);
+    auto bytes = read_file(e, file);
+    flatbuffers::Verifier verify(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    REQUIRE(fb::MetricsBufferHasIdentifier(bytes.data()));
+    REQUIRE(fb::VerifyMetricsBuffer(verify));
+    auto* m = fb::GetMetrics(bytes.data());
+    std::map<std::string, double> values;
+    for (auto* x : *m->values())
+      values[x->name()->str()] = x->value();
+    REQUIRE(!values.empty());
+    auto& recorded = node(r, id).metrics;
+    for (auto& [name, value] : values) {
+      INFO(name);
+      REQUIRE(recorded.count(name) == 1);
+      CHECK(recorded.at(name) == Approx(value));
+    }
+  }
+  auto bytes = read_file(e, "profile.bin");
+  auto* pm = fb::GetMetrics(bytes.data());
+  std::map<std::string, double> pv;
+  for (auto* x : *pm->values())
+    pv[x->name()->str()] = x->value();
+  CHECK(pv.at("rows") == 4);
+  CHECK(pv.at("x.mean") == Approx(2.5));
+  CHECK(pv.at("c.nulls") == 1);
+  CHECK(node(r, "v").metrics.at("checks.failed") == 2); // x max 3 (a 4), c nullable (one null)
+}
+
 TEST_CASE("profile: rejects a bad parameter and a missing column", "[quality][profile]") {
   env e;
   write_file(e, "in.csv", "a\n1\n");
