@@ -385,8 +385,7 @@ private:
         lo_[k] = m - c.threshold * s;
         hi_[k] = m + c.threshold * s;
       } else {
-        std::sort(xs.begin(), xs.end());
-        double q1 = quantile_sorted(xs, 0.25), q3 = quantile_sorted(xs, 0.75);
+        double q1 = quantile_select(xs, 0.25), q3 = quantile_select(xs, 0.75);
         lo_[k] = q1 - c.threshold * (q3 - q1);
         hi_[k] = q3 + c.threshold * (q3 - q1);
       }
@@ -404,10 +403,8 @@ private:
         for (auto& row : kept)
           if (!row[k].null && !std::isnan(row[k].as_double()))
             xs.push_back(row[k].as_double());
-        if (!xs.empty()) {
-          std::sort(xs.begin(), xs.end());
-          fill.set_double(c.nulls == null_mode::mean ? mean_of(xs) : quantile_sorted(xs, 0.5));
-        }
+        if (!xs.empty())
+          fill.set_double(c.nulls == null_mode::mean ? mean_of(xs) : quantile_select(xs, 0.5));
         fills_[k] = fill;
       } else if (c.nulls == null_mode::most_frequent) {
         std::map<std::string, std::pair<size_t, size_t>> seen; // text -> (count, first row)

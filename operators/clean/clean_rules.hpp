@@ -338,13 +338,19 @@ inline double std_of(const std::vector<double>& v) {
   return std::sqrt(s / static_cast<double>(v.size() - 1));
 }
 /// q-quantile with linear interpolation (numpy's and pandas' default); v sorted.
-inline double quantile_sorted(const std::vector<double>& v, double q) {
+/// The q-quantile of v (linear interpolation between order statistics, like numpy's
+/// default), found by selection rather than a sort: O(n). Reorders v; v has no NaN.
+inline double quantile_select(std::vector<double>& v, double q) {
   if (v.empty())
     return 0;
   double pos = q * static_cast<double>(v.size() - 1);
   size_t lo = static_cast<size_t>(std::floor(pos));
-  size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(lo), v.end());
+  const double a = v[lo];
+  if (lo + 1 >= v.size())
+    return a;
+  const double b = *std::min_element(v.begin() + static_cast<std::ptrdiff_t>(lo) + 1, v.end()); // order statistic lo + 1
+  return a + (b - a) * (pos - static_cast<double>(lo));
 }
 
 } // namespace loom::ops::clean
