@@ -173,6 +173,16 @@ nodes:
   CHECK(m.at("dup.mean") == Approx(24.5));
 }
 
+namespace {
+/// The named values of a Metrics message.
+std::map<std::string, double> values_of(const fb::Metrics* m) {
+  std::map<std::string, double> out;
+  for (auto* x : *m->values())
+    out[x->name()->str()] = x->value();
+  return out;
+}
+} // namespace
+
 TEST_CASE("profile: the Metrics message holds the values and histograms", "[quality][profile]") {
   auto profile = nlohmann::json::parse(R"({"format":"loom.profile/1","rows":3,"columns":[
     {"name":"x","type":"f64","count":3,"mean":2.0,"distinct_exact":true,
@@ -182,9 +192,7 @@ TEST_CASE("profile: the Metrics message holds the values and histograms", "[qual
   REQUIRE(fb::MetricsBufferHasIdentifier(buf.data()));
   REQUIRE(fb::VerifyMetricsBuffer(v));
   auto* m = fb::GetMetrics(buf.data());
-  std::map<std::string, double> values;
-  for (auto* x : *m->values())
-    values[x->name()->str()] = x->value();
+  auto values = values_of(m);
   CHECK(values == std::map<std::string, double>{{"rows", 3},     {"x.count", 3},         {"x.mean", 2},
                                                 {"x.p50", 2},    {"x.distinct_exact", 1}});
   REQUIRE(m->curves()->size() == 1);
@@ -221,10 +229,7 @@ nodes:
     flatbuffers::Verifier verify(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     REQUIRE(fb::MetricsBufferHasIdentifier(bytes.data()));
     REQUIRE(fb::VerifyMetricsBuffer(verify));
-    auto* m = fb::GetMetrics(bytes.data());
-    std::map<std::string, double> values;
-    for (auto* x : *m->values())
-      values[x->name()->str()] = x->value();
+    auto values = values_of(fb::GetMetrics(bytes.data()));
     REQUIRE(!values.empty());
     auto& recorded = node(r, id).metrics;
     for (auto& [name, value] : values) {
@@ -233,11 +238,7 @@ nodes:
       CHECK(recorded.at(name) == Approx(value));
     }
   }
-  auto bytes = read_file(e, "profile.bin");
-  auto* pm = fb::GetMetrics(bytes.data());
-  std::map<std::string, double> pv;
-  for (auto* x : *pm->values())
-    pv[x->name()->str()] = x->value();
+  auto pv = values_of(fb::GetMetrics(read_file(e, "profile.bin").data()));
   CHECK(pv.at("rows") == 4);
   CHECK(pv.at("x.mean") == Approx(2.5));
   CHECK(pv.at("c.nulls") == 1);
