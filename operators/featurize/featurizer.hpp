@@ -45,19 +45,20 @@ inline uint64_t fnv1a64(std::string_view s) {
 
 /// Text to tokens: ASCII letters are lower-cased (when `lowercase`), tokens are the
 /// maximal runs of ASCII letters and digits and bytes >= 0x80 (so UTF-8 words stay
-/// whole); tokens shorter than `min_length` bytes are dropped; then the n-grams for
+/// whole); tokens shorter than `min_length` bytes, and `stop_words`, are dropped; then the n-grams for
 /// n in [ngram_min, ngram_max] are formed, words joined by one space.
 struct tokenizer {
   bool lowercase = true;
   int64_t ngram_min = 1, ngram_max = 1;
   int64_t min_length = 1;
+  std::set<std::string> stop_words; ///< words dropped before the n-grams are formed (featurize.tokenize)
 
   void terms(std::string_view text, std::vector<std::string>& out, std::vector<std::string>& words) const {
     out.clear();
     words.clear();
     std::string cur;
     auto flush = [&] {
-      if (!cur.empty() && static_cast<int64_t>(cur.size()) >= min_length)
+      if (!cur.empty() && static_cast<int64_t>(cur.size()) >= min_length && !stop_words.count(cur))
         words.push_back(cur);
       cur.clear();
     };

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+using loom::test::contains;
 using loom::test::env;
 using loom::test::node;
 using loom::test::read_file;
@@ -468,4 +469,79 @@ nodes:
   auto e4 = err("[{column: price, op: standardize}]");
   has(e4, "node 'apply'");
   has(e4, "no column 'price'");
+}
+
+// ---- featurize.tokenize ----------------------------------------------------------------------
+
+TEST_CASE("featurize.tokenize: tokens, n-grams, stop words, nulls and in-place columns", "[featurize][tokenize]") {
+  env e;
+  write_file(e, "docs.csv",
+             "id,text,title\n"
+             "1,\"The Cat, of the HAT!\",Intro\n"
+             "2,,Empty\n"
+             "3,\"...\",Dots\n"
+             "4,Café au lait 42x,Menu\n");
+  auto r = e.run(e.graph(R"(
+name: tok
+nodes:
+  - {id: load, op: ingest.csv, with: {path: docs.csv, frame_rows: 2, schema: {text: string}}}
+  - id: tok
+    op: featurize.tokenize
+    inputs: load.out
+    with: {columns: [text], ngrams: [1, 2], stop_words: [The, of], min_token_length: 2}
+  - id: inplace
+    op: featurize.tokenize
+    inputs: load.out
+    with: {columns: [text, title], suffix: "", separator: "|", lowercase: false}
+  - {id: s1, op: sink.csv, inputs: tok.out, with: {path: tok.csv}}
+  - {id: s2, op: sink.csv, inputs: inplace.out, with: {path: inplace.csv}}
+)"));
+  REQUIRE(r.state == "succeeded");
+  // "the" and "of" dropped (after lower-casing) before the bigrams are formed; "42x" is one
+  // token, "au" has 2 bytes (kept), UTF-8 stays whole
+  CHECK(e.lines("tok.csv") == std::vector<std::string>{
+                                "id,text,text_tokens,title",
+                                "1,\"The Cat, of the HAT!\",cat hat cat hat,Intro",
+                                "2,,,Empty",
+                                "3,...,,Dots",
+                                "4,Café au lait 42x,café au lait 42x café au au lait lait 42x,Menu",
+                              });
+  CHECK(e.lines("inplace.csv") == std::vector<std::string>{
+                                    "id,text,title",
+                                    "1,The|Cat|of|the|HAT,Intro",
+                                    "2,,Empty",
+                                    "3,,Dots",
+                                    "4,Café|au|lait|42x,Menu",
+                                  });
+  CHECK(node(r, "tok").rows_in == 4);
+  CHECK(node(r, "tok").rows_out == 4);
+  CHECK(node(r, "tok").metrics.at("tokens") == 3 + 7);
+  CHECK(node(r, "tok").metrics.at("empty") == 1); // "..." (the null is not counted)
+  CHECK(node(r, "inplace").metrics.at("tokens") == 5 + 4 + 4);
+}
+
+TEST_CASE("featurize.tokenize: bad columns and parameters fail naming them", "[featurize][tokenize]") {
+  struct kase {
+    std::string with, message;
+  };
+  for (auto& k : std::vector<kase>{
+         {"{columns: [n]}", "columns: 'n' is i64, not a string column"},
+         {"{columns: [nope]}", "no column 'nope'"},
+         {"{columns: [t, t]}", "'t' is listed twice"},
+         {"{columns: [t], suffix: _x}", "the new column 't_x' is already a column of the input"},
+         {"{columns: [t], ngrams: [2, 1]}", "ngrams must be [min, max] with 1 <= min <= max <= 16, found [2,1]"},
+         {"{columns: [t], min_token_length: 0}", "min_token_length must be at least 1, got 0"},
+         {"{columns: []}", "columns: name at least one string column"},
+       }) {
+    DYNAMIC_SECTION(k.with) {
+      env e;
+      write_file(e, "in.csv", "n,t,t_x\n1,a b,c\n");
+      auto r = e.run(e.graph("name: bad\nnodes:\n  - {id: load, op: ingest.csv, with: {path: in.csv}}\n"
+                             "  - {id: tok, op: featurize.tokenize, inputs: load.out, with: " +
+                             k.with + "}\n"));
+      CHECK(r.state == "failed");
+      INFO(node(r, "tok").error);
+      CHECK(contains(node(r, "tok").error, k.message));
+    }
+  }
 }
