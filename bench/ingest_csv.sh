@@ -3,8 +3,8 @@
 #
 # Generates a mixed CSV (1,000,000 rows by default: integers, floats, categories,
 # booleans, quoted strings with embedded quotes and commas, ~1% empty cells; ~93 MB),
-# then times, best of REPEAT runs each, with the file in the page cache, the whole
-# process (start-up included):
+# then times, best of REPEAT runs each (the two alternating), with the file in the page
+# cache, the whole process (start-up included):
 #   loom   `loom run` of a graph with one ingest.csv node (parse + type inference +
 #          frames of 8192 rows; the frames are counted and dropped). ingest.csv parses
 #          with its default `threads: 0`, one thread per core (the frames are the same
@@ -26,8 +26,9 @@ nodes:
   - {id: load, op: ingest.csv, with: {path: mixed.csv}}
 YAML
 
-bench_measure loom "$loom" run "$work/ingest.yaml" --home "$work/home" -q
-bench_measure pandas "$py" -c "import sys, pandas; df = pandas.read_csv(sys.argv[1]); assert len(df) == $rows" "$work/mixed.csv"
+loom_cmd=("$loom" run "$work/ingest.yaml" --home "$work/home" -q)
+pandas_cmd=("$py" -c "import sys, pandas; df = pandas.read_csv(sys.argv[1]); assert len(df) == $rows" "$work/mixed.csv")
+bench_pair loom loom_cmd pandas pandas_cmd
 
 # Loom read every row
 got=$("$loom" runs show 1 --json --home "$work/home" | "$py" -c "import json,sys; n=json.load(sys.stdin)['nodes'][0]; print(n['rows_out'], n['rows_rejected'])")

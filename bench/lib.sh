@@ -23,13 +23,35 @@ bench_init() {
   cat "$work/mixed.csv" > /dev/null
 }
 
-# bench_measure LABEL command... : REPEAT runs, "seconds peak-KiB" lines in $work/LABEL
+# bench_once LABEL command... : one run; appends "seconds peak-KiB" to $work/LABEL. The
+# time is taken around the process to the microsecond (GNU time's %e has 10 ms steps,
+# too coarse for runs of a tenth of a second); the memory is GNU time's %M.
+bench_once() {
+  local label=$1 t0 t1
+  shift
+  t0=$(date +%s%N)
+  /usr/bin/time -f "%M" -o "$work/t" "$@" > "$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }
+  t1=$(date +%s%N)
+  echo "$(( (t1 - t0) / 1000 )) $(tail -1 "$work/t")" | awk '{printf "%.6f %s\n", $1 / 1e6, $2}' >> "$work/$label"
+}
+
+# bench_measure LABEL command... : REPEAT runs of one command
 bench_measure() {
   local label=$1
   shift
   for _ in $(seq "$repeat"); do
-    /usr/bin/time -f "%e %M" -o "$work/t" "$@" > "$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }
-    cat "$work/t" >> "$work/$label"
+    bench_once "$label" "$@"
+  done
+}
+
+# bench_pair LABEL_A ARRAY_A LABEL_B ARRAY_B : REPEAT runs of each of the two commands
+# (held in the named arrays), alternating A, B, A, B ..., so that both see the same
+# moments of a noisy machine
+bench_pair() {
+  local -n cmd_a=$2 cmd_b=$4
+  for _ in $(seq "$repeat"); do
+    bench_once "$1" "${cmd_a[@]}"
+    bench_once "$3" "${cmd_b[@]}"
   done
 }
 
@@ -49,7 +71,7 @@ ls, ps, lk, pk = (float(x) for x in sys.argv[4:8])
 print(title)
 print(f"{'':8}{'seconds':>10}{'rows/s':>14}{'peak RSS MiB':>14}")
 for name, s, k in (("loom", ls, lk), (peer, ps, pk)):
-    print(f"{name:8}{s:>10.2f}{rows / s:>14,.0f}{k / 1024:>14.1f}")
+    print(f"{name:8}{s:>10.3f}{rows / s:>14,.0f}{k / 1024:>14.1f}")
 print(f"speed-up loom vs {peer}: {ps / ls:.2f}x   memory loom/{peer}: {lk / pk:.2f}")
 PY
 }

@@ -95,8 +95,9 @@ acc = model.score(scaler.transform(test.drop(columns="diagnosis").to_numpy()), t
 print(json.dumps({"fit_seconds": fit, "accuracy": acc, "iterations": int(model.n_iter_[0])}))
 PY
 
-bench_measure loom "$loom" run "$work/logistic.yaml" --home "$work/home" -q
-bench_measure sklearn "$py" "$work/logistic.py" "$work/train.csv" "$work/test.csv"
+loom_cmd=("$loom" run "$work/logistic.yaml" --home "$work/home" -q)
+sklearn_cmd=("$py" "$work/logistic.py" "$work/train.csv" "$work/test.csv")
+bench_pair loom loom_cmd sklearn sklearn_cmd
 cp "$work/out" "$work/sklearn.json"
 "$loom" runs show "$repeat" --json --logs --home "$work/home" > "$work/run.json"
 

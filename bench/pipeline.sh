@@ -52,8 +52,9 @@ for c in ("income", "score"):
 assert len(df) == int(sys.argv[2])
 PY
 
-bench_measure loom "$loom" run "$work/pipeline.yaml" --home "$work/home" -q
-bench_measure pandas "$py" "$work/pipeline.py" "$work/mixed.csv" "$rows"
+loom_cmd=("$loom" run "$work/pipeline.yaml" --home "$work/home" -q)
+pandas_cmd=("$py" "$work/pipeline.py" "$work/mixed.csv" "$rows")
+bench_pair loom loom_cmd pandas pandas_cmd
 got=$("$loom" runs show 1 --json --home "$work/home" | "$py" -c "import json,sys; n={x['id']: x for x in json.load(sys.stdin)['nodes']}; print(n['features']['rows_out'])")
 [ "$got" = "$rows" ] || { echo "loom featurized $got rows, expected $rows" >&2; exit 1; }
 
