@@ -162,18 +162,9 @@ private:
 
   /// Resolves the columns on the first frame and checks later frames against it.
   void bind(const sdk::frame_view& f) {
-    auto schema = f.schema();
-    if (bound_) {
-      bool same = schema.size() == in_schema_.size();
-      for (size_t i = 0; same && i < schema.size(); ++i)
-        same = schema[i].name == in_schema_[i].name && schema[i].type == in_schema_[i].type;
-      if (!same)
-        throw sdk::error("clean: frame " + std::to_string(f.sequence()) + " has other columns (" +
-                           f.describe_columns() + ") than the first frame",
-                         LOOM_ERR_BAD_DATA);
+    if (!guard_.check(f))
       return;
-    }
-    bound_ = true;
+    const auto& schema = guard_.schema();
     in_schema_ = schema;
     out_schema_ = schema;
     rule_of_col_.assign(schema.size(), -1);
@@ -493,7 +484,7 @@ private:
   std::vector<std::string> dedupe_keys_;
   bool dedupe_ = false, dedupe_all_ = false, held_ = false;
 
-  bool bound_ = false;
+  sdk::schema_guard guard_{"clean"};
   std::vector<sdk::field> in_schema_, out_schema_;
   std::vector<int> rule_of_col_;
   std::vector<size_t> col_of_rule_, dedupe_cols_;

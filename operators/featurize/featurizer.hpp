@@ -723,18 +723,9 @@ public:
   /// Checks a frame's columns (the first frame fixes the schema) and binds the
   /// transforms to them.
   void bind(const sdk::frame_view& f) {
-    auto schema = f.schema();
-    if (bound_) {
-      bool same = schema.size() == schema_.size();
-      for (size_t i = 0; same && i < schema.size(); ++i)
-        same = schema[i].name == schema_[i].name && schema[i].type == schema_[i].type;
-      if (!same)
-        throw sdk::error("frame " + std::to_string(f.sequence()) + " has other columns (" + f.describe_columns() +
-                           ") than the first frame",
-                         LOOM_ERR_BAD_DATA);
+    if (!guard_.check(f))
       return;
-    }
-    schema_ = schema;
+    schema_ = guard_.schema();
     cols_.clear();
     for (auto& t : transforms) {
       int c = f.index(t.column);
@@ -745,7 +736,6 @@ public:
       t.check_type(f, static_cast<size_t>(c));
       cols_.push_back(static_cast<size_t>(c));
     }
-    bound_ = true;
   }
 
   /// fit: takes the accepted rows of a bound training frame into the fit.
@@ -861,7 +851,8 @@ private:
     size_t first;  ///< first output column
   };
 
-  bool bound_ = false, fitted_ = false, planned_ = false;
+  bool fitted_ = false, planned_ = false;
+  sdk::schema_guard guard_;
   std::vector<sdk::field> schema_;
   std::vector<size_t> cols_; ///< input column of each transform
   std::vector<item> plan_;

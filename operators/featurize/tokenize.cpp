@@ -110,17 +110,9 @@ public:
 private:
   /// The output columns, from the first frame; later frames must have the same columns.
   void bind(const sdk::frame_view& f) {
-    auto schema = f.schema();
-    if (bound_) {
-      bool same = schema.size() == in_schema_.size();
-      for (size_t i = 0; same && i < schema.size(); ++i)
-        same = schema[i].name == in_schema_[i].name && schema[i].type == in_schema_[i].type;
-      if (!same)
-        throw sdk::error("frame " + std::to_string(f.sequence()) + " has other columns (" + f.describe_columns() +
-                           ") than the first frame",
-                         LOOM_ERR_BAD_DATA);
+    if (!guard_.check(f))
       return;
-    }
+    const auto& schema = guard_.schema();
     token_col_.assign(schema.size(), -1);
     for (size_t k = 0; k < columns_.size(); ++k) {
       const size_t c = f.require(columns_[k]);
@@ -151,15 +143,12 @@ private:
                          LOOM_ERR_BAD_DATA);
       out_.add_column(name, col_type::string, schema[c].nullable);
     }
-    in_schema_ = std::move(schema);
-    bound_ = true;
   }
 
   std::vector<std::string> columns_;
   tokenizer tok_;
   std::string separator_, suffix_;
-  bool bound_ = false;
-  std::vector<sdk::field> in_schema_;
+  sdk::schema_guard guard_{"featurize.tokenize"};
   std::vector<int> token_col_;    ///< by input column: index into columns_, or -1
   std::vector<size_t> out_col_;   ///< by input column: its output column
   sdk::frame_builder out_;

@@ -22,50 +22,7 @@ extern const sdk::op_registration select_registration;
 extern const sdk::op_registration rename_registration;
 extern const sdk::op_registration derive_registration;
 
-/// Names and types equal (nullability may differ from frame to frame).
-inline bool same_columns(const std::vector<sdk::field>& a, const std::vector<sdk::field>& b) {
-  if (a.size() != b.size())
-    return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].name != b[i].name || a[i].type != b[i].type)
-      return false;
-  return true;
-}
-
-inline std::string describe(const std::vector<sdk::field>& s) {
-  std::string out;
-  for (size_t c = 0; c < s.size(); ++c)
-    out += (c ? ", " : "") + s[c].name + " (" + sdk::to_string(s[c].type) + ")";
-  return out;
-}
-
-/// Keeps the schema of the first frame of one input and refuses later frames whose
-/// columns differ (an operator's output schema must not change mid-stream).
-class schema_guard {
-public:
-  explicit schema_guard(std::string what) : what_(std::move(what)) {}
-  /// true on the first frame
-  bool check(const sdk::frame_view& f) {
-    auto s = f.schema();
-    if (!known_) {
-      schema_ = std::move(s);
-      known_ = true;
-      return true;
-    }
-    if (!same_columns(s, schema_))
-      throw sdk::error(what_ + ": frame " + std::to_string(f.sequence()) + " has columns " + describe(s) +
-                         ", but the first frame had " + describe(schema_),
-                       LOOM_ERR_BAD_DATA);
-    return false;
-  }
-  bool known() const { return known_; }
-  const std::vector<sdk::field>& schema() const { return schema_; }
-
-private:
-  std::string what_;
-  bool known_ = false;
-  std::vector<sdk::field> schema_;
-};
+using sdk::schema_guard;
 
 inline bool is_numeric(col_type t) {
   return t == col_type::i64 || t == col_type::f64 || t == col_type::f32;

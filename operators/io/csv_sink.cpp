@@ -39,10 +39,8 @@ public:
 
   void on_input(sdk::context&, uint32_t, const sdk::message& msg) override {
     auto f = sdk::frame_view::of(msg);
-    auto schema = f.schema();
-    if (!have_schema_) {
-      schema_ = schema;
-      have_schema_ = true;
+    if (guard_.check(f)) {
+      const auto& schema = guard_.schema();
       if (header_) {
         line_.clear();
         for (size_t c = 0; c < schema.size(); ++c) {
@@ -53,9 +51,6 @@ public:
         line_.push_back('\n');
         write(line_);
       }
-    } else if (!same_schema(schema)) {
-      throw sdk::error("frame " + std::to_string(f.sequence()) + " has other columns than the first frame",
-                       LOOM_ERR_BAD_DATA);
     }
     for (size_t r = 0; r < f.num_rows(); ++r) {
       line_.clear();
@@ -75,23 +70,13 @@ public:
   }
 
 private:
-  bool same_schema(const std::vector<sdk::field>& s) const {
-    if (s.size() != schema_.size())
-      return false;
-    for (size_t i = 0; i < s.size(); ++i)
-      if (s[i].name != schema_[i].name || s[i].type != schema_[i].type)
-        return false;
-    return true;
-  }
-
   void write(const std::string& text) { file_.write(text); }
 
   atomic_file file_;
   std::string line_;
   char delim_ = ',';
   bool header_ = true;
-  bool have_schema_ = false;
-  std::vector<sdk::field> schema_;
+  sdk::schema_guard guard_{"sink.csv"};
 };
 
 const sdk::op_registration csv_sink_op = sdk::registration<csv_sink>;

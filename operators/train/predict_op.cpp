@@ -175,22 +175,11 @@ private:
     rejects_.add_column("reason", sdk::col_type::string, false);
     for (auto& f : schema_)
       rejects_.add_column(f.name, f.type, true);
-    planned_ = true;
   }
 
   void score(sdk::context& ctx, const sdk::frame_view& raw) {
-    if (!planned_) {
+    if (guard_.check(raw))
       plan(raw);
-    } else {
-      auto schema = raw.schema();
-      bool same = schema.size() == schema_.size();
-      for (size_t i = 0; same && i < schema.size(); ++i)
-        same = schema[i].name == schema_[i].name && schema[i].type == schema_[i].type;
-      if (!same)
-        throw sdk::error("frame " + std::to_string(raw.sequence()) + " has other columns (" +
-                           raw.describe_columns() + ") than the first frame",
-                         LOOM_ERR_BAD_DATA);
-    }
     auto p = tr::prepare(fz_ ? &*fz_ : nullptr, raw);
     const auto& f = *p.view;
     reader_->bind(f, true, "");
@@ -278,8 +267,8 @@ private:
 
   // data
   std::deque<std::vector<uint8_t>> pending_;
-  bool planned_ = false;
   std::vector<sdk::field> schema_;
+  sdk::schema_guard guard_{"predict: data"};
   std::vector<size_t> keep_cols_;
   size_t pred_col_ = 0;
   sdk::frame_builder out_, rejects_;

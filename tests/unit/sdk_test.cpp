@@ -99,6 +99,26 @@ TEST_CASE("a builder keeps its schema across frames and checks its use", "[sdk][
   CHECK(ev.schema().size() == 1);
 }
 
+TEST_CASE("schema_guard keeps the first frame's columns and refuses others", "[sdk][frame]") {
+  auto frame = [](std::vector<field> cols, uint64_t seq) {
+    frame_builder b(cols);
+    return b.finish(seq);
+  };
+  schema_guard g("my.op");
+  CHECK_FALSE(g.known());
+  auto a = frame({{"x", col_type::i64, false}, {"s", col_type::string, true}}, 0);
+  CHECK(g.check(frame_view::of({a.data(), a.size()})));
+  REQUIRE(g.known());
+  CHECK(g.schema().size() == 2);
+  auto b = frame({{"x", col_type::i64, true}, {"s", col_type::string, true}}, 1); // nullability may change
+  CHECK_FALSE(g.check(frame_view::of({b.data(), b.size()})));
+  auto c = frame({{"x", col_type::f64, true}, {"s", col_type::string, true}}, 2);
+  CHECK_THROWS_WITH(g.check(frame_view::of({c.data(), c.size()})),
+                    "my.op: frame 2 has columns x (f64), s (string), but the first frame had x (i64), s (string)");
+  auto d = frame({{"x", col_type::i64, true}}, 3);
+  CHECK_THROWS_WITH(g.check(frame_view::of({d.data(), d.size()})), Catch::Contains("frame 3 has columns x (i64), but"));
+}
+
 TEST_CASE("bytes that are not a frame are refused", "[sdk][frame][hostile]") {
   std::vector<uint8_t> zeros(64, 0);
   CHECK_THROWS_AS(frame_view::of({zeros.data(), zeros.size()}), error);

@@ -85,12 +85,7 @@ public:
     return static_cast<size_t>(i);
   }
   /// "a (string), b (f64)": the columns, for error messages.
-  std::string describe_columns() const {
-    std::string out;
-    for (size_t c = 0; c < num_columns(); ++c)
-      out += (c ? ", " : "") + std::string(name(c)) + " (" + to_string(type(c)) + ")";
-    return out;
-  }
+  std::string describe_columns() const;
   std::vector<field> schema() const {
     std::vector<field> out;
     for (size_t i = 0; i < num_columns(); ++i)
@@ -196,6 +191,48 @@ private:
   }
 
   const fb::Frame* frame_;
+};
+
+/// "a (string), b (f64)": columns, for error messages.
+inline std::string describe_fields(const std::vector<field>& s) {
+  std::string out;
+  for (size_t c = 0; c < s.size(); ++c)
+    out += (c ? ", " : "") + s[c].name + " (" + to_string(s[c].type) + ")";
+  return out;
+}
+
+/// Keeps the columns of the first frame of a stream and refuses a later frame whose
+/// column names or types differ (nullability may change from frame to frame): an
+/// operator's input must keep its schema mid-stream. `what` starts the error message
+/// (the operator, or "join: left input").
+class schema_guard {
+public:
+  explicit schema_guard(std::string what = {}) : what_(std::move(what)) {}
+  /// true on the first frame; throws (LOOM_ERR_BAD_DATA) on a frame with other columns
+  bool check(const frame_view& f) {
+    auto s = f.schema();
+    if (!known_) {
+      schema_ = std::move(s);
+      known_ = true;
+      return true;
+    }
+    bool same = s.size() == schema_.size();
+    for (size_t i = 0; same && i < s.size(); ++i)
+      same = s[i].name == schema_[i].name && s[i].type == schema_[i].type;
+    if (!same)
+      throw error((what_.empty() ? "" : what_ + ": ") + "frame " + std::to_string(f.sequence()) + " has columns " +
+                    describe_fields(s) + ", but the first frame had " + describe_fields(schema_),
+                  LOOM_ERR_BAD_DATA);
+    return false;
+  }
+  bool known() const { return known_; }
+  /// The first frame's columns.
+  const std::vector<field>& schema() const { return schema_; }
+
+private:
+  std::string what_;
+  bool known_ = false;
+  std::vector<field> schema_;
 };
 
 /// Builds Frames column by column. Append one value (or null) to every column, then
@@ -447,5 +484,7 @@ private:
   std::vector<col> cols_;
   size_t rows_ = 0;
 };
+
+inline std::string frame_view::describe_columns() const { return describe_fields(schema()); }
 
 } // namespace loom::sdk
