@@ -2,13 +2,10 @@
 // (a Model of kind "featurizer") and the training rows transformed.
 #include "featurizer.hpp"
 
+#include <loom/atomic_file.hpp>
 #include <loom/params.hpp>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <deque>
-#include <filesystem>
 
 namespace loom::ops {
 
@@ -110,7 +107,7 @@ public:
       save_ = ctx.resolve_path(ctx.param_string("save"));
       if (ctx.param_string("save").empty())
         throw sdk::error("save: expected a file name");
-      tmp_ = save_ + ".tmp-" + ctx.run_id() + "-" + std::to_string(ctx.attempt());
+      save_tag_ = ctx.run_id() + "-" + std::to_string(ctx.attempt());
     }
   }
 
@@ -151,30 +148,17 @@ public:
     return frames_.empty();
   }
 
-  ~featurize_fit() override {
-    if (!tmp_.empty())
-      std::remove(tmp_.c_str()); // a no-op once renamed
-  }
-
 private:
   void save(const flatbuffers::DetachedBuffer& model) {
-    auto parent = std::filesystem::path(save_).parent_path();
-    std::error_code ec;
-    if (!parent.empty())
-      std::filesystem::create_directories(parent, ec);
-    std::FILE* file = std::fopen(tmp_.c_str(), "wb");
-    if (file == nullptr)
-      throw sdk::error("save: cannot write " + tmp_ + ": " + std::strerror(errno), LOOM_ERR_IO);
-    bool ok = std::fwrite(model.data(), 1, model.size(), file) == model.size();
-    ok = std::fclose(file) == 0 && ok;
-    if (!ok || std::rename(tmp_.c_str(), save_.c_str()) != 0)
-      throw sdk::error("save: cannot write " + save_ + ": " + std::strerror(errno), LOOM_ERR_IO);
+    sdk::atomic_file file(save_, save_tag_);
+    file.write({reinterpret_cast<const char*>(model.data()), model.size()});
+    file.commit();
   }
 
   featurizer z_;
   std::deque<std::vector<uint8_t>> frames_;
   bool fitted_ = false;
-  std::string save_, tmp_;
+  std::string save_, save_tag_;
 };
 
 extern const sdk::op_registration featurize_fit_op = sdk::registration<featurize_fit>;

@@ -5,17 +5,16 @@
 #include "trained_model.hpp"
 #include "trainer.hpp"
 
+#include <loom/atomic_file.hpp>
 #include <loom/fb/metrics_generated.h>
 #include <loom/params.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <deque>
-#include <filesystem>
 #include <set>
 #include <unordered_map>
 
@@ -275,18 +274,13 @@ public:
       if (ctx.param_string("save").empty())
         throw sdk::error("save: expected a file name");
       save_ = ctx.resolve_path(ctx.param_string("save"));
-      tmp_ = save_ + ".tmp-" + ctx.run_id() + "-" + std::to_string(ctx.attempt());
+      save_tag_ = ctx.run_id() + "-" + std::to_string(ctx.attempt());
     }
     inputs_[0].name = "train";
     inputs_[1].name = "validation";
     rejects_.add_column("input", sdk::col_type::string, false);
     rejects_.add_column("row", sdk::col_type::i64, false);
     rejects_.add_column("reason", sdk::col_type::string, false);
-  }
-
-  ~train_op() override {
-    if (!tmp_.empty())
-      std::remove(tmp_.c_str()); // a no-op once renamed
   }
 
   void on_input(sdk::context& ctx, uint32_t port, const sdk::message& msg) override {
@@ -748,17 +742,9 @@ private:
   }
 
   void save(const std::vector<uint8_t>& bytes) {
-    auto parent = std::filesystem::path(save_).parent_path();
-    std::error_code ec;
-    if (!parent.empty())
-      std::filesystem::create_directories(parent, ec);
-    std::FILE* file = std::fopen(tmp_.c_str(), "wb");
-    if (file == nullptr)
-      throw sdk::error("save: cannot write " + tmp_ + ": " + std::strerror(errno), LOOM_ERR_IO);
-    bool ok = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
-    ok = std::fclose(file) == 0 && ok;
-    if (!ok || std::rename(tmp_.c_str(), save_.c_str()) != 0)
-      throw sdk::error("save: cannot write " + save_ + ": " + std::strerror(errno), LOOM_ERR_IO);
+    sdk::atomic_file file(save_, save_tag_);
+    file.write({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+    file.commit();
   }
 
   // parameters
@@ -768,7 +754,7 @@ private:
   double dropout_ = 0, l1_ = 0, l2_ = 0;
   int64_t threads_ = 0;
   tr::train_options options_;
-  std::string save_, tmp_;
+  std::string save_, save_tag_;
 
   // inputs
   input_state inputs_[2];

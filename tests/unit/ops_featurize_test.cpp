@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -272,6 +273,20 @@ TEST_CASE("tf-idf and the hashing vectorizer match hand-computed values", "[feat
     CHECK(t.num(1, "h#" + std::to_string(i)) == 0.0);
   }
   CHECK(t.at(0, "id") == "4");
+}
+
+TEST_CASE("featurize.fit: a save path that cannot be written fails the node and leaves nothing", "[featurize]") {
+  env e;
+  write_file(e, "train.csv", "price\n10\n20\n");
+  write_file(e, "test.csv", "price\n1\n");
+  // the parent "directory" is a file: neither the model nor a temporary file can appear
+  auto r = e.run(e.graph(fit_apply_graph("      save: train.csv/state.lmmd\n"
+                                         "      transforms: [{column: price, op: standardize}]\n")));
+  CHECK(r.state == "failed");
+  CHECK(contains(node(r, "fit").error, "cannot write " + e.dir + "/train.csv/state.lmmd.tmp-"));
+  CHECK(read_file(e, "train.csv") == "price\n10\n20\n");
+  for (auto& entry : std::filesystem::directory_iterator(e.dir))
+    CHECK(entry.path().filename().string().find(".tmp-") == std::string::npos);
 }
 
 TEST_CASE("the state is a featurizer Model whose preprocessing holds the fitted values", "[featurize]") {
