@@ -288,6 +288,19 @@ private:
     return static_cast<size_t>(i);
   }
 
+  /// Whether row r has a target and a prediction; if not, the row is rejected.
+  bool both_present(size_t r) {
+    if (!truth_->valid(r)) {
+      reject_row(r, "null target '" + target_ + "'");
+      return false;
+    }
+    if (!pred_->valid(r)) {
+      reject_row(r, "null prediction '" + prediction_ + "'");
+      return false;
+    }
+    return true;
+  }
+
   void reject_row(size_t row, const std::string& reason) {
     auto it = reason_index_.find(reason);
     if (it == reason_index_.end()) {
@@ -389,14 +402,8 @@ private:
     t.reserve(n);
     p.reserve(n);
     for (size_t r = 0; r < n; ++r) {
-      if (!truth_->valid(r)) {
-        reject_row(r, "null target '" + target_ + "'");
+      if (!both_present(r))
         continue;
-      }
-      if (!pred_->valid(r)) {
-        reject_row(r, "null prediction '" + prediction_ + "'");
-        continue;
-      }
       double tv = truth_->number(r), pv = pred_->number(r);
       if (!std::isfinite(tv)) {
         reject_row(r, "target '" + target_ + "' is not finite");
@@ -418,14 +425,8 @@ private:
     std::vector<size_t> kept;
     kept.reserve(n);
     for (size_t r = 0; r < n; ++r) {
-      if (!truth_->valid(r)) {
-        reject_row(r, "null target '" + target_ + "'");
+      if (!both_present(r))
         continue;
-      }
-      if (!pred_->valid(r)) {
-        reject_row(r, "null prediction '" + prediction_ + "'");
-        continue;
-      }
       bool ok = true;
       for (auto& p : probs_) {
         if (!p.valid(r)) {
